@@ -1,6 +1,12 @@
 //! The otaseal package format, shared by the signer and the `no_std` verifier.
 //!
-//! See `spec/format.md` at the workspace root for the normative description.
+//! - [`manifest`]: what a package holds and who must have signed it;
+//! - [`envelope`]: the manifest and its COSE_Sign1 signatures;
+//! - [`container`]: the ustar framing of envelope and payloads;
+//! - [`canonical`]: deterministic CBOR validation;
+//! - [`suite`]: signature suites, digest families and their COSE ids.
+//!
+//! `spec/format.md` at the workspace root is the normative description.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -8,6 +14,12 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod canonical;
+pub mod container;
+pub mod envelope;
+pub mod manifest;
 pub mod suite;
 
+pub use envelope::{CoseSign1, Envelope, EnvelopeError};
+pub use manifest::{Manifest, ManifestError, Payload, PayloadDigest, PayloadKind, SignerDecl};
 pub use suite::{DigestAlg, DigestSet, Suite, SuiteSet};
