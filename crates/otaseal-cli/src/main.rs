@@ -1,1 +1,134 @@
-fn main(){}
+//! `otaseal`: sign, verify and inspect OTA update packages.
+//!
+//! Exit codes: 0 accepted (or success), 1 rejected, 2 usage or I/O error.
+
+mod demo;
+mod inspect;
+mod keys;
+mod output;
+mod sign;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit status for a rejected package.
+pub const EXIT_REJECTED: u8 = 1;
+/// Exit status for usage and I/O errors.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "otaseal",
+    version,
+    about = "Sign, verify and inspect OTA update packages (COSE, X.509, RSA/ECC, SM2, ML-DSA)",
+    after_help = "\
+Examples:
+  otaseal pki init --dir pki                        # throwaway development PKI
+  otaseal sign --out fw.ota --product acme.router --version 1.2.0 \\
+      --security-version 3 --hw-compat board-a,board-b \\
+      --signer key=pki/ecdsa-p256/signer.key.pem,cert=pki/ecdsa-p256/signer.chain.pem \\
+      --signer key=pki/sm2/signer.key.pem,cert=pki/sm2/signer.chain.pem firmware.bin
+  otaseal verify fw.ota --trust pki/roots.pem --hw-id board-a --json
+  otaseal inspect fw.ota
+  otaseal demo                                      # all of the above, end to end
+
+Exit codes: 0 accepted or success, 1 rejected, 2 usage or I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a private key (PKCS#8 PEM, mode 0600) and its public key.
+    Keygen(keys::KeygenArgs),
+    /// Build and sign a package from payload files.
+    Sign(sign::SignArgs),
+    /// Verify a package against trust anchors and a device policy.
+    Verify(verify::VerifyArgs),
+    /// Show what a package contains, without verifying it.
+    Inspect(inspect::InspectArgs),
+    /// Development PKI helpers.
+    Pki(PkiArgs),
+    /// Make a throwaway PKI, sign the sample payloads with ecdsa-p256 + sm2 +
+    /// ml-dsa-65, then verify and inspect the package.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct PkiArgs {
+    #[command(subcommand)]
+    command: PkiCommand,
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Write a throwaway development PKI (roots, intermediates, signer and TSA
+    /// certificates) for every suite.
+    #[command(after_help = "\
+Example:
+  otaseal pki init --dir pki
+  otaseal pki init --dir pki-sm --suites sm2 --days 30
+
+Writes DIR/<suite>/{root,intermediate,signer,tsa-root,tsa}.* and DIR/roots.pem,
+DIR/tsa-roots.pem. The keys are for development only.")]
+    Init(keys::PkiInitArgs),
+}
+
+fn main() -> ExitCode {
+    match dispatch(Cli::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("otaseal: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Runs a command line given as words (the demo drives the real commands).
+pub fn run_words<I: IntoIterator<Item = String>>(words: I) -> CliResult {
+    let cli = Cli::try_parse_from(std::iter::once("otaseal".to_string()).chain(words))
+        .map_err(|e| CliError(e.to_string()))?;
+    dispatch(cli)
+}
+
+fn dispatch(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Keygen(a) => keys::keygen(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Pki(PkiArgs {
+            command: PkiCommand::Init(a),
+        }) => keys::pki_init(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// A command's failure that is not a verdict: usage or I/O.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Shorthand for command results: the exit status, or an error (exit 2).
+pub type CliResult = Result<u8, CliError>;
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError(format!("{}: {e}", path.display())))
+}

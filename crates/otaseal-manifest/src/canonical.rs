@@ -77,7 +77,10 @@ impl fmt::Display for CanonicalError {
                 write!(f, "CBOR map key at byte {at} is out of order or repeated")
             }
             CanonicalError::Unsupported { at } => {
-                write!(f, "CBOR item at byte {at} is of a kind the format does not use")
+                write!(
+                    f,
+                    "CBOR item at byte {at} is of a kind the format does not use"
+                )
             }
             CanonicalError::InvalidUtf8 { at } => {
                 write!(f, "CBOR text string at byte {at} is not UTF-8")
@@ -110,7 +113,9 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
         2 | 3 => {
             let end = advance(bytes, start, pos, value)?;
             if major == 3 {
-                let text = bytes.get(pos..end).ok_or(CanonicalError::Truncated { at: start })?;
+                let text = bytes
+                    .get(pos..end)
+                    .ok_or(CanonicalError::Truncated { at: start })?;
                 if core::str::from_utf8(text).is_err() {
                     return Err(CanonicalError::InvalidUtf8 { at: start });
                 }
@@ -224,9 +229,18 @@ mod tests {
 
     #[test]
     fn rejects_non_shortest_forms() {
-        assert_eq!(check(&[0x18, 0x17]), Err(CanonicalError::NotShortest { at: 0 }));
-        assert_eq!(check(&[0x19, 0x00, 0xff]), Err(CanonicalError::NotShortest { at: 0 }));
-        assert_eq!(check(&[0x58, 0x01, 0xaa]), Err(CanonicalError::NotShortest { at: 0 }));
+        assert_eq!(
+            check(&[0x18, 0x17]),
+            Err(CanonicalError::NotShortest { at: 0 })
+        );
+        assert_eq!(
+            check(&[0x19, 0x00, 0xff]),
+            Err(CanonicalError::NotShortest { at: 0 })
+        );
+        assert_eq!(
+            check(&[0x58, 0x01, 0xaa]),
+            Err(CanonicalError::NotShortest { at: 0 })
+        );
         assert_eq!(
             check(&[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
             Err(CanonicalError::NotShortest { at: 0 })
@@ -235,8 +249,14 @@ mod tests {
 
     #[test]
     fn rejects_indefinite_unsorted_and_duplicates() {
-        assert_eq!(check(&[0x9f, 0xff]), Err(CanonicalError::Indefinite { at: 0 }));
-        assert_eq!(check(&[0x5f, 0xff]), Err(CanonicalError::Indefinite { at: 0 }));
+        assert_eq!(
+            check(&[0x9f, 0xff]),
+            Err(CanonicalError::Indefinite { at: 0 })
+        );
+        assert_eq!(
+            check(&[0x5f, 0xff]),
+            Err(CanonicalError::Indefinite { at: 0 })
+        );
         assert_eq!(
             check(&[0xa2, 0x02, 0x00, 0x01, 0x00]),
             Err(CanonicalError::MapKeyOrder { at: 3 })
@@ -255,16 +275,31 @@ mod tests {
     #[test]
     fn rejects_truncation_floats_bad_utf8_and_trailing_bytes() {
         assert_eq!(check(&[]), Err(CanonicalError::Truncated { at: 0 }));
-        assert_eq!(check(&[0x43, 1, 2]), Err(CanonicalError::Truncated { at: 0 }));
-        assert_eq!(check(&[0x82, 0x01]), Err(CanonicalError::Truncated { at: 2 }));
+        assert_eq!(
+            check(&[0x43, 1, 2]),
+            Err(CanonicalError::Truncated { at: 0 })
+        );
+        assert_eq!(
+            check(&[0x82, 0x01]),
+            Err(CanonicalError::Truncated { at: 2 })
+        );
         assert_eq!(
             check(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             Err(CanonicalError::Truncated { at: 0 })
         );
-        assert_eq!(check(&[0xf9, 0x3c, 0x00]), Err(CanonicalError::Unsupported { at: 0 }));
+        assert_eq!(
+            check(&[0xf9, 0x3c, 0x00]),
+            Err(CanonicalError::Unsupported { at: 0 })
+        );
         assert_eq!(check(&[0xf7]), Err(CanonicalError::Unsupported { at: 0 }));
-        assert_eq!(check(&[0x61, 0xff]), Err(CanonicalError::InvalidUtf8 { at: 0 }));
-        assert_eq!(check(&[0x01, 0x02]), Err(CanonicalError::TrailingBytes { at: 1 }));
+        assert_eq!(
+            check(&[0x61, 0xff]),
+            Err(CanonicalError::InvalidUtf8 { at: 0 })
+        );
+        assert_eq!(
+            check(&[0x01, 0x02]),
+            Err(CanonicalError::TrailingBytes { at: 1 })
+        );
         assert_eq!(check(&[0x1c]), Err(CanonicalError::Unsupported { at: 0 }));
     }
 

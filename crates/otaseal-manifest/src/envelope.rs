@@ -120,7 +120,9 @@ impl<'a> Envelope<'a> {
         canonical::check(bytes).map_err(EnvelopeError::NonCanonical)?;
         let mut d = Decoder::new(bytes);
         if d.array()? != Some(3) {
-            return Err(EnvelopeError::Malformed("envelope is not a 3-element array"));
+            return Err(EnvelopeError::Malformed(
+                "envelope is not a 3-element array",
+            ));
         }
         let version = d.u64()?;
         if version != ENVELOPE_VERSION {
@@ -149,10 +151,14 @@ impl<'a> Envelope<'a> {
 
 fn decode_sign1<'a>(d: &mut Decoder<'a>) -> Result<CoseSign1<'a>, EnvelopeError> {
     if d.tag()?.as_u64() != TAG_COSE_SIGN1 {
-        return Err(EnvelopeError::Malformed("signature is not a tagged COSE_Sign1"));
+        return Err(EnvelopeError::Malformed(
+            "signature is not a tagged COSE_Sign1",
+        ));
     }
     if d.array()? != Some(4) {
-        return Err(EnvelopeError::Malformed("COSE_Sign1 is not a 4-element array"));
+        return Err(EnvelopeError::Malformed(
+            "COSE_Sign1 is not a 4-element array",
+        ));
     }
     let protected = d.bytes()?;
     let (alg, kid, x5chain) = decode_protected(protected)?;
@@ -232,7 +238,10 @@ fn decode_protected(bytes: &[u8]) -> Result<Protected<'_>, EnvelopeError> {
     Ok((alg, kid, chain))
 }
 
-fn push_cert<'a>(chain: &mut Vec<&'a [u8], MAX_CHAIN>, cert: &'a [u8]) -> Result<(), EnvelopeError> {
+fn push_cert<'a>(
+    chain: &mut Vec<&'a [u8], MAX_CHAIN>,
+    cert: &'a [u8],
+) -> Result<(), EnvelopeError> {
     if cert.is_empty() {
         return Err(EnvelopeError::Malformed("empty certificate in x5chain"));
     }
@@ -386,7 +395,10 @@ mod encode {
             let _ = e.array(4).and_then(|e| e.bytes(&s.protected));
             match &s.timestamp {
                 Some(t) => {
-                    let _ = e.map(1).and_then(|e| e.i64(LABEL_3161_CTT)).and_then(|e| e.bytes(t));
+                    let _ = e
+                        .map(1)
+                        .and_then(|e| e.i64(LABEL_3161_CTT))
+                        .and_then(|e| e.bytes(t));
                 }
                 None => {
                     let _ = e.map(0);
@@ -447,7 +459,12 @@ mod tests {
         let mut expect = vec![];
         let mut e = minicbor::Encoder::new(&mut expect);
         e.array(4).unwrap().str("Signature1").unwrap();
-        e.bytes(&protected).unwrap().bytes(&[]).unwrap().bytes(&manifest).unwrap();
+        e.bytes(&protected)
+            .unwrap()
+            .bytes(&[])
+            .unwrap()
+            .bytes(&manifest)
+            .unwrap();
         assert_eq!(sig_structure(&protected, &manifest), expect);
         let mut small = [0u8; 10];
         assert!(write_sig_structure(&protected, &manifest, &mut small).is_none());
@@ -468,7 +485,10 @@ mod tests {
         // Replace the nil payload (0xf6) with an empty bstr (0x40).
         let pos = env.iter().rposition(|b| *b == 0xf6).unwrap();
         env[pos] = 0x40;
-        assert!(matches!(Envelope::decode(&env), Err(EnvelopeError::Malformed(_))));
+        assert!(matches!(
+            Envelope::decode(&env),
+            Err(EnvelopeError::Malformed(_))
+        ));
 
         let mut bad = vec![];
         let mut e = minicbor::Encoder::new(&mut bad);
@@ -485,9 +505,6 @@ mod tests {
                 signature: vec![1],
             }],
         );
-        assert_eq!(
-            Envelope::decode(&env),
-            Err(EnvelopeError::UnknownHeader(2))
-        );
+        assert_eq!(Envelope::decode(&env), Err(EnvelopeError::UnknownHeader(2)));
     }
 }

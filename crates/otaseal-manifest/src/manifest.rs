@@ -113,6 +113,12 @@ impl PayloadKind {
     }
 }
 
+impl fmt::Display for PayloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One declared signature: the verifier requires a signature with exactly
 /// this algorithm and key in the envelope, so none can be stripped silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +234,10 @@ impl fmt::Display for ManifestError {
             ManifestError::NonCanonical(e) => write!(f, "manifest is not deterministic CBOR: {e}"),
             ManifestError::Malformed(what) => write!(f, "manifest is malformed: {what}"),
             ManifestError::UnsupportedVersion(v) => {
-                write!(f, "manifest format version {v} is not supported (expected {FORMAT_VERSION})")
+                write!(
+                    f,
+                    "manifest format version {v} is not supported (expected {FORMAT_VERSION})"
+                )
             }
             ManifestError::UnknownCriticalField(k) => {
                 write!(f, "manifest has unknown critical field {k}")
@@ -325,10 +334,14 @@ impl<'a> Manifest<'a> {
     /// it before encoding so that it never writes what a verifier rejects.
     pub fn validate(&self) -> Result<(), ManifestError> {
         if !is_valid_id(self.product, MAX_ID_LEN) {
-            return Err(ManifestError::Limit("product id: 1-64 printable ASCII characters"));
+            return Err(ManifestError::Limit(
+                "product id: 1-64 printable ASCII characters",
+            ));
         }
         if !is_valid_id(self.version, MAX_ID_LEN) {
-            return Err(ManifestError::Limit("version: 1-64 printable ASCII characters"));
+            return Err(ManifestError::Limit(
+                "version: 1-64 printable ASCII characters",
+            ));
         }
         if self.hw_compat.is_empty() {
             return Err(ManifestError::Malformed("no hardware ids"));
@@ -344,12 +357,12 @@ impl<'a> Manifest<'a> {
             }
         }
         if self.created > MAX_MTIME {
-            return Err(ManifestError::Limit("creation time beyond the container's range"));
+            return Err(ManifestError::Limit(
+                "creation time beyond the container's range",
+            ));
         }
-        if let Some(expires) = self.expires {
-            if expires <= self.created {
-                return Err(ManifestError::Malformed("expiry is not after creation"));
-            }
+        if self.expires.is_some_and(|expires| expires <= self.created) {
+            return Err(ManifestError::Malformed("expiry is not after creation"));
         }
         if self.signers.is_empty() {
             return Err(ManifestError::Malformed("no signers declared"));
@@ -380,19 +393,19 @@ impl<'a> Manifest<'a> {
             if p.size > MAX_MEMBER_SIZE {
                 return Err(ManifestError::Limit("payload larger than 8 GiB - 1"));
             }
-            if let Some(t) = p.target {
-                if !is_valid_id(t, MAX_TARGET_LEN) {
-                    return Err(ManifestError::Limit(
-                        "install target: 1-128 printable ASCII characters",
-                    ));
-                }
+            if p.target.is_some_and(|t| !is_valid_id(t, MAX_TARGET_LEN)) {
+                return Err(ManifestError::Limit(
+                    "install target: 1-128 printable ASCII characters",
+                ));
             }
             if p.digests.is_empty() {
                 return Err(ManifestError::Malformed("payload without digests"));
             }
             for (j, d) in p.digests.iter().enumerate() {
                 if d.root.len() != d.alg.len() {
-                    return Err(ManifestError::Malformed("digest length does not fit its family"));
+                    return Err(ManifestError::Malformed(
+                        "digest length does not fit its family",
+                    ));
                 }
                 // Canonical order is also increasing family order.
                 if j > 0 && p.digests.get(j - 1).is_some_and(|prev| prev.alg >= d.alg) {
@@ -453,7 +466,7 @@ impl<'a> Manifest<'a> {
 
     /// Whether `hw_id` is in the compatibility list.
     pub fn is_compatible_with(&self, hw_id: &str) -> bool {
-        self.hw_compat.iter().any(|id| *id == hw_id)
+        self.hw_compat.contains(&hw_id)
     }
 
     /// Chunk size in bytes.
@@ -560,7 +573,12 @@ mod tests {
         let mut signers = Vec::new();
         signers.push(SignerDecl { alg: -9, kid }).unwrap();
         let mut digests = Vec::new();
-        digests.push(PayloadDigest { alg: DigestAlg::Sha256, root }).unwrap();
+        digests
+            .push(PayloadDigest {
+                alg: DigestAlg::Sha256,
+                root,
+            })
+            .unwrap();
         let mut payloads = Vec::new();
         payloads
             .push(Payload {

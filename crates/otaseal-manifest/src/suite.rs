@@ -216,6 +216,7 @@ impl DigestAlg {
     }
 
     /// Output length in bytes.
+    #[allow(clippy::len_without_is_empty)] // a digest length, not a container
     pub const fn len(self) -> usize {
         match self {
             DigestAlg::Sha256 | DigestAlg::Sm3 => 32,
@@ -264,7 +265,9 @@ impl DigestSet {
 
     /// The families in the set.
     pub fn iter(self) -> impl Iterator<Item = DigestAlg> {
-        DigestAlg::ALL.into_iter().filter(move |d| self.contains(*d))
+        DigestAlg::ALL
+            .into_iter()
+            .filter(move |d| self.contains(*d))
     }
 }
 

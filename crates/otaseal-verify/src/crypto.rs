@@ -1,0 +1,1210 @@
+//! Raw signature verification for each otaseal suite.
+//!
+//! Keys arrive as full DER `SubjectPublicKeyInfo` structures (from a
+//! certificate or a trust store) and signatures in their COSE encodings:
+//! fixed-width `r || s` for ECDSA and SM2, 64 bytes for Ed25519, the modulus
+//! width for RSA-PSS and the FIPS 204 encoding for ML-DSA.
+//!
+//! Every suite's verifier lives in its own non-inlined function so that a
+//! device verifying P-256 signatures does not reserve the (large) stack frame
+//! of ML-DSA-87. The same functions back the certificate-path algorithms in
+//! [`crate::chain`], which differ only in signature encoding and hash choice.
+
+use core::fmt;
+
+use otaseal_manifest::Suite;
+
+use der::Tagged;
+
+use crate::cert::{SpkiRef, parse_spki};
+
+/// The SM2 distinguishing identifier used when the signer names none
+/// (GM/T 0009 default; ENTL = 0x0080).
+pub const SM2_DEFAULT_DISTID: &str = "1234567812345678";
+
+// OID content bytes (checked against `const-oid` in the tests).
+/// id-ecPublicKey 1.2.840.10045.2.1
+pub(crate) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// prime256v1 1.2.840.10045.3.1.7
+pub(crate) const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// secp384r1 1.3.132.0.34
+pub(crate) const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+/// sm2p256v1 1.2.156.10197.1.301
+pub(crate) const OID_SM2P256V1: &[u8] = &[0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
+/// id-Ed25519 1.3.101.112
+pub(crate) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+/// rsaEncryption 1.2.840.113549.1.1.1
+pub(crate) const OID_RSA_ENCRYPTION: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// id-RSASSA-PSS 1.2.840.113549.1.1.10
+pub(crate) const OID_RSASSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+/// id-ml-dsa-44 2.16.840.1.101.3.4.3.17
+pub(crate) const OID_ML_DSA_44: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x11];
+/// id-ml-dsa-65 2.16.840.1.101.3.4.3.18
+pub(crate) const OID_ML_DSA_65: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12];
+/// id-ml-dsa-87 2.16.840.1.101.3.4.3.19
+pub(crate) const OID_ML_DSA_87: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x13];
+
+/// FIPS 204 public key sizes (ML-DSA-44, -65, -87).
+const ML_DSA_PUBLIC_KEY_LEN: [usize; 3] = [1312, 1952, 2592];
+/// The one RSA modulus size the `rsa-pss-3072` suite accepts.
+const RSA_SUITE_BITS: usize = 3072;
+
+/// Why a signature was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CryptoError {
+    /// This build cannot verify the algorithm: the suite's cargo feature is
+    /// not compiled in, or the key's algorithm is not one otaseal knows.
+    Unsupported,
+    /// The key's algorithm, curve or size does not fit the suite.
+    KeyMismatch,
+    /// The key is not a valid encoding for its algorithm.
+    MalformedKey,
+    /// The signature is not a valid encoding for the suite (wrong length,
+    /// scalar out of range, bad ML-DSA hint packing).
+    MalformedSignature,
+    /// The signature is well-formed but does not verify.
+    BadSignature,
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CryptoError::Unsupported => "signature algorithm not supported by this build",
+            CryptoError::KeyMismatch => "public key does not fit the signature suite",
+            CryptoError::MalformedKey => "public key is malformed",
+            CryptoError::MalformedSignature => "signature is malformed",
+            CryptoError::BadSignature => "signature does not verify",
+        })
+    }
+}
+
+/// Whether the verifier for `suite` is compiled into this build.
+pub const fn suite_supported(suite: Suite) -> bool {
+    match suite {
+        Suite::EcdsaP256 => cfg!(feature = "ecdsa-p256"),
+        Suite::EcdsaP384 => cfg!(feature = "ecdsa-p384"),
+        Suite::Ed25519 => cfg!(feature = "ed25519"),
+        Suite::RsaPss3072 => cfg!(feature = "rsa-pss"),
+        Suite::Sm2 => cfg!(feature = "sm2"),
+        Suite::MlDsa44 | Suite::MlDsa65 | Suite::MlDsa87 => cfg!(feature = "ml-dsa"),
+    }
+}
+
+/// Which suite a DER `SubjectPublicKeyInfo` belongs to.
+///
+/// Recognises every suite's key type whether or not its feature is compiled
+/// in (check [`suite_supported`] before relying on it). An RSA key whose
+/// modulus is not exactly 3072 bits gives [`CryptoError::KeyMismatch`]; an
+/// unknown algorithm or curve gives [`CryptoError::Unsupported`].
+pub fn suite_of_spki(spki_der: &[u8]) -> Result<Suite, CryptoError> {
+    let spki = parse_spki(spki_der).map_err(|_| CryptoError::MalformedKey)?;
+    classify(&spki)
+}
+
+/// Maps a parsed SPKI to its suite, checking the parameters and key size
+/// that the suite fixes.
+fn classify(spki: &SpkiRef<'_>) -> Result<Suite, CryptoError> {
+    let oid = spki.alg_oid;
+    if oid == OID_EC_PUBLIC_KEY {
+        // Only namedCurve parameters; explicit curves and implicitCurve are
+        // not accepted (RFC 5480 section 2.1.1).
+        let curve = match spki.params {
+            Some(p) if p.tag() == der::Tag::ObjectIdentifier => p.value(),
+            Some(_) => return Err(CryptoError::Unsupported),
+            None => return Err(CryptoError::MalformedKey),
+        };
+        return if curve == OID_P256 {
+            Ok(Suite::EcdsaP256)
+        } else if curve == OID_P384 {
+            Ok(Suite::EcdsaP384)
+        } else if curve == OID_SM2P256V1 {
+            Ok(Suite::Sm2)
+        } else {
+            Err(CryptoError::Unsupported)
+        };
+    }
+    if oid == OID_ED25519 {
+        // RFC 8410: parameters MUST be absent.
+        if spki.params.is_some() || spki.key.len() != 32 {
+            return Err(CryptoError::MalformedKey);
+        }
+        return Ok(Suite::Ed25519);
+    }
+    if oid == OID_RSA_ENCRYPTION || oid == OID_RSASSA_PSS {
+        check_rsa_key_params(spki)?;
+        let (n, _) = rsa_public_key_parts(spki.key)?;
+        return if uint_bits(n) == RSA_SUITE_BITS {
+            Ok(Suite::RsaPss3072)
+        } else {
+            Err(CryptoError::KeyMismatch)
+        };
+    }
+    for (i, (ml_oid, suite)) in [
+        (OID_ML_DSA_44, Suite::MlDsa44),
+        (OID_ML_DSA_65, Suite::MlDsa65),
+        (OID_ML_DSA_87, Suite::MlDsa87),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if oid == ml_oid {
+            // RFC 9881: parameters absent, key is the raw FIPS 204 encoding.
+            let want = ML_DSA_PUBLIC_KEY_LEN.get(i).copied();
+            if spki.params.is_some() || Some(spki.key.len()) != want {
+                return Err(CryptoError::MalformedKey);
+            }
+            return Ok(suite);
+        }
+    }
+    Err(CryptoError::Unsupported)
+}
+
+/// RSA key parameters the suite allows: rsaEncryption with NULL (RFC 3279;
+/// absent tolerated), or id-RSASSA-PSS either unrestricted (absent) or
+/// restricted to exactly SHA-256 / MGF1-SHA-256 / salt 32 (RFC 4055).
+fn check_rsa_key_params(spki: &SpkiRef<'_>) -> Result<(), CryptoError> {
+    if spki.alg_oid == OID_RSA_ENCRYPTION {
+        return match spki.params {
+            None => Ok(()),
+            Some(p) if p.is_null() => Ok(()),
+            Some(_) => Err(CryptoError::MalformedKey),
+        };
+    }
+    if spki.params.is_none() || spki.alg_id == rustls_pki_types::alg_id::RSA_PSS_SHA256.as_ref() {
+        Ok(())
+    } else {
+        // PSS key restricted to another hash or salt: not the suite's key.
+        Err(CryptoError::KeyMismatch)
+    }
+}
+
+/// Splits a DER `RSAPublicKey` into modulus and exponent magnitudes.
+pub(crate) fn rsa_public_key_parts(key: &[u8]) -> Result<(&[u8], &[u8]), CryptoError> {
+    use der::asn1::UintRef;
+    let parse = || -> Result<(&[u8], &[u8]), der::Error> {
+        let mut seq = crate::cert::sole_sequence(key)?;
+        let n: UintRef<'_> = seq.decode()?;
+        let e: UintRef<'_> = seq.decode()?;
+        seq.finish()?;
+        Ok((n.as_bytes(), e.as_bytes()))
+    };
+    parse().map_err(|_| CryptoError::MalformedKey)
+}
+
+/// Bit length of a big-endian magnitude without leading zero bytes.
+pub(crate) fn uint_bits(bytes: &[u8]) -> usize {
+    match bytes.iter().position(|b| *b != 0) {
+        None => 0,
+        Some(i) => {
+            let rest = bytes.len().saturating_sub(i);
+            let top = bytes.get(i).copied().unwrap_or(0);
+            let top_bits =
+                usize::try_from(u8::BITS.saturating_sub(top.leading_zeros())).unwrap_or(8);
+            rest.saturating_sub(1)
+                .saturating_mul(8)
+                .saturating_add(top_bits)
+        }
+    }
+}
+
+/// Verifies `signature` over `message` with the public key `spki_der` (a
+/// full DER `SubjectPublicKeyInfo`) under `suite`.
+///
+/// Signature encodings are COSE's: ECDSA and SM2 as fixed-width `r || s`,
+/// Ed25519 as 64 bytes, RSA-PSS (SHA-256, MGF1-SHA-256, salt 32, 3072-bit
+/// modulus) as 384 bytes, ML-DSA as FIPS 204 bytes (pure, empty context).
+/// SM2 uses the default distinguishing id [`SM2_DEFAULT_DISTID`].
+pub fn verify_signature(
+    suite: Suite,
+    spki_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    if !suite_supported(suite) {
+        return Err(CryptoError::Unsupported);
+    }
+    let spki = parse_spki(spki_der).map_err(|_| CryptoError::MalformedKey)?;
+    match classify(&spki) {
+        Ok(s) if s == suite => {}
+        // A key this build does not know cannot fit the requested suite.
+        Ok(_) | Err(CryptoError::Unsupported) => return Err(CryptoError::KeyMismatch),
+        Err(e) => return Err(e),
+    }
+    #[allow(unreachable_patterns)] // arms for features that are off fold into `_`
+    match suite {
+        #[cfg(feature = "ecdsa-p256")]
+        Suite::EcdsaP256 => p256_verify(spki.key, message, signature, Hash::Sha256),
+        #[cfg(feature = "ecdsa-p384")]
+        Suite::EcdsaP384 => p384_verify(spki.key, message, signature, Hash::Sha384),
+        #[cfg(feature = "ed25519")]
+        Suite::Ed25519 => ed25519_verify(spki.key, message, signature),
+        #[cfg(feature = "rsa-pss")]
+        Suite::RsaPss3072 => rsa_verify(
+            spki.key,
+            RSA_SUITE_BITS..=RSA_SUITE_BITS,
+            RsaPadding::Pss(Hash::Sha256),
+            message,
+            signature,
+        ),
+        #[cfg(feature = "sm2")]
+        Suite::Sm2 => sm2_verify(spki.key, message, signature),
+        #[cfg(feature = "ml-dsa")]
+        Suite::MlDsa44 => ml_dsa_verify::<ml_dsa::MlDsa44>(spki.key, message, signature),
+        #[cfg(feature = "ml-dsa")]
+        Suite::MlDsa65 => ml_dsa_verify::<ml_dsa::MlDsa65>(spki.key, message, signature),
+        #[cfg(feature = "ml-dsa")]
+        Suite::MlDsa87 => ml_dsa_verify::<ml_dsa::MlDsa87>(spki.key, message, signature),
+        _ => {
+            // Only reachable in builds without the suite (checked above).
+            let _ = (message, signature);
+            Err(CryptoError::Unsupported)
+        }
+    }
+}
+
+/// Message digests used by the certificate-path algorithms (COSE fixes one
+/// per suite; X.509 signature algorithms may pair curves and hashes freely).
+#[allow(dead_code)] // which variants are used depends on the features
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hash {
+    /// SHA-256
+    Sha256,
+    /// SHA-384
+    Sha384,
+    /// SHA-512
+    Sha512,
+}
+
+#[allow(dead_code)] // unused when only Ed25519 / SM2 / ML-DSA are compiled in
+impl Hash {
+    /// Hashes `msg` into `out`, returning the digest's slice of it.
+    fn digest<'o>(self, msg: &[u8], out: &'o mut [u8; 64]) -> &'o [u8] {
+        use sha2::Digest;
+        match self {
+            Hash::Sha256 => copy_digest(&sha2::Sha256::digest(msg), out),
+            Hash::Sha384 => copy_digest(&sha2::Sha384::digest(msg), out),
+            Hash::Sha512 => copy_digest(&sha2::Sha512::digest(msg), out),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn copy_digest<'o>(d: &[u8], out: &'o mut [u8; 64]) -> &'o [u8] {
+    let n = d.len().min(out.len());
+    if let (Some(dst), Some(src)) = (out.get_mut(..n), d.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    out.get(..n).unwrap_or(&[])
+}
+
+/// ECDSA verification over one NIST curve, fixed-width `r || s` signature.
+macro_rules! ecdsa_verify_fn {
+    ($name:ident, $feature:literal, $curve:ident, $width:expr) => {
+        #[cfg(feature = $feature)]
+        #[inline(never)]
+        pub(crate) fn $name(
+            key: &[u8],
+            msg: &[u8],
+            sig_rs: &[u8],
+            hash: Hash,
+        ) -> Result<(), CryptoError> {
+            use signature::hazmat::PrehashVerifier;
+            let vk = $curve::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                .map_err(|_| CryptoError::MalformedKey)?;
+            if sig_rs.len() != $width {
+                return Err(CryptoError::MalformedSignature);
+            }
+            // Rejects r or s equal to zero or not below the group order.
+            let sig = $curve::ecdsa::Signature::from_slice(sig_rs)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            let mut buf = [0u8; 64];
+            let digest = hash.digest(msg, &mut buf);
+            vk.verify_prehash(digest, &sig)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+    };
+}
+
+ecdsa_verify_fn!(p256_verify, "ecdsa-p256", p256, 64);
+ecdsa_verify_fn!(p384_verify, "ecdsa-p384", p384, 96);
+
+/// Ed25519 (RFC 8032) with the strict checks: canonical S, no small-order
+/// key or R, so one message has one valid signature per key.
+#[cfg(feature = "ed25519")]
+#[inline(never)]
+pub(crate) fn ed25519_verify(key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    let key: &[u8; 32] = key.try_into().map_err(|_| CryptoError::MalformedKey)?;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| CryptoError::MalformedKey)?;
+    let sig: &[u8; 64] = sig
+        .try_into()
+        .map_err(|_| CryptoError::MalformedSignature)?;
+    let sig = ed25519_dalek::Signature::from_bytes(sig);
+    vk.verify_strict(msg, &sig)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+/// SM2 with SM3 and the default distinguishing id, `r || s` signature:
+/// `Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA)`, `e = SM3(Z || M)`.
+#[cfg(feature = "sm2")]
+#[inline(never)]
+pub(crate) fn sm2_verify(key: &[u8], msg: &[u8], sig_rs: &[u8]) -> Result<(), CryptoError> {
+    use signature::Verifier;
+    let vk = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_DISTID, key)
+        .map_err(|_| CryptoError::MalformedKey)?;
+    if sig_rs.len() != 64 {
+        return Err(CryptoError::MalformedSignature);
+    }
+    let sig =
+        sm2::dsa::Signature::from_slice(sig_rs).map_err(|_| CryptoError::MalformedSignature)?;
+    vk.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
+}
+
+/// ML-DSA (FIPS 204), pure, with the empty context string COSE and X.509 use.
+///
+/// Without `ml-dsa/alloc` the crate keeps the expanded matrix A inside the
+/// verifying key on the stack: see the stack test below for the budget.
+#[cfg(feature = "ml-dsa")]
+#[inline(never)]
+pub(crate) fn ml_dsa_verify<P: ml_dsa::MlDsaParams>(
+    key: &[u8],
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), CryptoError> {
+    let enc =
+        ml_dsa::EncodedVerifyingKey::<P>::try_from(key).map_err(|_| CryptoError::MalformedKey)?;
+    let sig = ml_dsa::Signature::<P>::try_from(sig).map_err(|_| CryptoError::MalformedSignature)?;
+    let vk = ml_dsa::VerifyingKey::<P>::decode(&enc);
+    if vk.verify_with_context(msg, &[], &sig) {
+        Ok(())
+    } else {
+        Err(CryptoError::BadSignature)
+    }
+}
+
+/// RSA signature padding and its hash.
+#[cfg(feature = "rsa-pss")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RsaPadding {
+    /// RSASSA-PSS, MGF1 with the same hash, salt length = hash length.
+    Pss(Hash),
+    /// RSASSA-PKCS1-v1_5.
+    Pkcs1(Hash),
+}
+
+/// RSA verification; `key` is a DER `RSAPublicKey`, `bits` the modulus sizes
+/// accepted (anything else is [`CryptoError::KeyMismatch`]).
+#[cfg(feature = "rsa-pss")]
+#[inline(never)]
+pub(crate) fn rsa_verify(
+    key: &[u8],
+    bits: core::ops::RangeInclusive<usize>,
+    padding: RsaPadding,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), CryptoError> {
+    use rsa::{BoxedUint, pkcs1v15, pss};
+    use sha2::{Sha256, Sha384, Sha512};
+    use signature::Verifier;
+
+    let (n, e) = rsa_public_key_parts(key)?;
+    let n_bits = uint_bits(n);
+    if !bits.contains(&n_bits) {
+        return Err(CryptoError::KeyMismatch);
+    }
+    let uint = |b: &[u8]| {
+        let precision = u32::try_from(b.len().saturating_mul(8)).ok()?;
+        BoxedUint::from_be_slice(b, precision).ok()
+    };
+    let (n, e) = match (uint(n), uint(e)) {
+        (Some(n), Some(e)) => (n, e),
+        _ => return Err(CryptoError::MalformedKey),
+    };
+    // Checks the exponent range and that the modulus is odd.
+    let pk =
+        rsa::PublicKey::new_with_size_limits(n, e, bits).map_err(|_| CryptoError::MalformedKey)?;
+    // RFC 8017: the signature is exactly as long as the modulus.
+    if sig.len() != n_bits.div_ceil(8) {
+        return Err(CryptoError::MalformedSignature);
+    }
+    let bad = |_| CryptoError::BadSignature;
+    match padding {
+        RsaPadding::Pss(h) => {
+            let sig = pss::Signature::try_from(sig).map_err(|_| CryptoError::MalformedSignature)?;
+            match h {
+                Hash::Sha256 => pss::VerifyingKey::<Sha256>::new_with_salt_len(pk, 32)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+                Hash::Sha384 => pss::VerifyingKey::<Sha384>::new_with_salt_len(pk, 48)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+                Hash::Sha512 => pss::VerifyingKey::<Sha512>::new_with_salt_len(pk, 64)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+            }
+        }
+        RsaPadding::Pkcs1(h) => {
+            let sig =
+                pkcs1v15::Signature::try_from(sig).map_err(|_| CryptoError::MalformedSignature)?;
+            match h {
+                Hash::Sha256 => pkcs1v15::VerifyingKey::<Sha256>::new(pk)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+                Hash::Sha384 => pkcs1v15::VerifyingKey::<Sha384>::new(pk)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+                Hash::Sha512 => pkcs1v15::VerifyingKey::<Sha512>::new(pk)
+                    .verify(msg, &sig)
+                    .map_err(bad),
+            }
+        }
+    }
+}
+
+/// Converts a DER `ECDSA-Sig-Value` / SM2 `SEQUENCE { r INTEGER, s INTEGER }`
+/// into fixed-width `r || s` of `2 * width` bytes inside `out`.
+#[allow(dead_code)] // unused when no ECDSA/SM2 feature is compiled in
+pub(crate) fn der_sig_to_raw<'o>(
+    der_sig: &[u8],
+    width: usize,
+    out: &'o mut [u8; 96],
+) -> Option<&'o [u8]> {
+    use der::asn1::UintRef;
+    let mut seq = crate::cert::sole_sequence(der_sig).ok()?;
+    let r: UintRef<'_> = seq.decode().ok()?;
+    let s: UintRef<'_> = seq.decode().ok()?;
+    seq.finish().ok()?;
+    let total = width.checked_mul(2)?;
+    let raw = out.get_mut(..total)?;
+    raw.fill(0);
+    // r fills bytes [0, width), s fills [width, 2 * width), right-aligned.
+    for (half_start, v) in [(0, r.as_bytes()), (width, s.as_bytes())] {
+        let end = half_start.checked_add(width)?;
+        let start = end.checked_sub(v.len())?;
+        // `start` must stay inside this half: a longer integer is out of range.
+        if start < half_start {
+            return None;
+        }
+        raw.get_mut(start..end)?.copy_from_slice(v);
+    }
+    out.get(..total)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// One DER TLV with a definite length.
+    pub(crate) fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = contents.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// Concatenation helper.
+    pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    /// A DER SubjectPublicKeyInfo from AlgorithmIdentifier contents and key bytes.
+    pub(crate) fn spki(alg_id: &[u8], key: &[u8]) -> Vec<u8> {
+        let mut bits = vec![0u8];
+        bits.extend_from_slice(key);
+        tlv(0x30, &cat(&[&tlv(0x30, alg_id), &tlv(0x03, &bits)]))
+    }
+
+    /// AlgorithmIdentifier contents for id-ecPublicKey with a named curve.
+    pub(crate) fn ec_alg(curve: &[u8]) -> Vec<u8> {
+        cat(&[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, curve)])
+    }
+
+    /// DER SEQUENCE { r, s } from fixed-width halves (as signers emit for X.509).
+    pub(crate) fn raw_sig_to_der(raw: &[u8]) -> Vec<u8> {
+        let (r, s) = raw.split_at(raw.len() / 2);
+        let int = |v: &[u8]| {
+            let v = &v[v.iter().take_while(|b| **b == 0).count()..];
+            let mut c = Vec::new();
+            if v.is_empty() || v[0] & 0x80 != 0 {
+                c.push(0);
+            }
+            c.extend_from_slice(v);
+            tlv(0x02, &c)
+        };
+        tlv(0x30, &cat(&[&int(r), &int(s)]))
+    }
+
+    /// Signs a message with a test key.
+    type SignFn = std::boxed::Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+    pub(crate) struct TestKey {
+        pub(crate) suite: Suite,
+        pub(crate) spki: Vec<u8>,
+        sign: SignFn,
+    }
+
+    impl TestKey {
+        pub(crate) fn sign(&self, msg: &[u8]) -> Vec<u8> {
+            (self.sign)(msg)
+        }
+    }
+
+    pub(crate) fn p256_key(seed: u8) -> TestKey {
+        use signature::Signer;
+        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+        let point = sk.verifying_key().to_sec1_point(false);
+        TestKey {
+            suite: Suite::EcdsaP256,
+            spki: spki(&ec_alg(OID_P256), point.as_bytes()),
+            sign: std::boxed::Box::new(move |m| {
+                let s: p256::ecdsa::Signature = sk.sign(m);
+                s.to_bytes().to_vec()
+            }),
+        }
+    }
+
+    pub(crate) fn p384_key(seed: u8) -> TestKey {
+        use signature::Signer;
+        let sk = p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap();
+        let point = sk.verifying_key().to_sec1_point(false);
+        TestKey {
+            suite: Suite::EcdsaP384,
+            spki: spki(&ec_alg(OID_P384), point.as_bytes()),
+            sign: std::boxed::Box::new(move |m| {
+                let s: p384::ecdsa::Signature = sk.sign(m);
+                s.to_bytes().to_vec()
+            }),
+        }
+    }
+
+    pub(crate) fn ed25519_key(seed: u8) -> TestKey {
+        use signature::Signer;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        TestKey {
+            suite: Suite::Ed25519,
+            spki: spki(&tlv(0x06, OID_ED25519), sk.verifying_key().as_bytes()),
+            sign: std::boxed::Box::new(move |m| sk.sign(m).to_bytes().to_vec()),
+        }
+    }
+
+    pub(crate) fn sm2_key(seed: u8) -> TestKey {
+        use signature::Signer;
+        use sm2::elliptic_curve::sec1::ToSec1Point;
+        let sk = sm2::dsa::SigningKey::from_slice(SM2_DEFAULT_DISTID, &[seed; 32]).unwrap();
+        let point = sk.verifying_key().to_sec1_point(false);
+        TestKey {
+            suite: Suite::Sm2,
+            spki: spki(&ec_alg(OID_SM2P256V1), point.as_bytes()),
+            sign: std::boxed::Box::new(move |m| {
+                let s: sm2::dsa::Signature = sk.sign(m);
+                s.to_bytes().to_vec()
+            }),
+        }
+    }
+
+    fn ml_dsa_key_generic<P: ml_dsa::MlDsaParams + 'static>(
+        seed: u8,
+        suite: Suite,
+        oid: &[u8],
+    ) -> TestKey {
+        use ml_dsa::{KeyExport, Keypair, Signer};
+        let sk = ml_dsa::SigningKey::<P>::from_seed(&[seed; 32].into());
+        let vk = sk.verifying_key().to_bytes();
+        TestKey {
+            suite,
+            spki: spki(&tlv(0x06, oid), &vk),
+            sign: std::boxed::Box::new(move |m| sk.sign(m).encode().to_vec()),
+        }
+    }
+
+    pub(crate) fn ml_dsa_key(seed: u8, suite: Suite) -> TestKey {
+        match suite {
+            Suite::MlDsa44 => ml_dsa_key_generic::<ml_dsa::MlDsa44>(seed, suite, OID_ML_DSA_44),
+            Suite::MlDsa65 => ml_dsa_key_generic::<ml_dsa::MlDsa65>(seed, suite, OID_ML_DSA_65),
+            _ => ml_dsa_key_generic::<ml_dsa::MlDsa87>(seed, suite, OID_ML_DSA_87),
+        }
+    }
+
+    /// A fixed 3072-bit RSA test key (generated once with `openssl genpkey`;
+    /// embedded because RSA key generation in a debug build takes minutes).
+    pub(crate) const RSA3072_PKCS8_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIIG/QIBADANBgkqhkiG9w0BAQEFAASCBucwggbjAgEAAoIBgQC62nMSog0YOkR6\n\
+zrEOAZC5c9w2jsBed62CftS9dFgo0LJQMz+cwZb/6dzbhCSssUn5VtURpXt4cEa/\n\
+7qHe2rQ9a9UmJAN5i0rYTEfmU+fNGU0Avs90HosffGEIXpBWYE4WHi7Co/CJPecL\n\
+IOILLD2Lshr3cq99EppwND0eOFOfU+0UxybkFUmMeA72oG92GaAMY04SBax2wsml\n\
+c9IdNS42GLMezBFk82kPYDOnAxqTQ068JC+rytEZCfhWZ1+6yz02ks6OhPPK7dUl\n\
+vL9IZGFww6EmLdhl7zCPHhStmmb10maSj4zph/E6umNsFtiZpiZf33VH4F4As/Ix\n\
+FvQdoUygxgZK66wGp+arNdevHmp2WeYECDvS+0F4DDtyxlv4uKP7maUdq7EjpBpT\n\
++bdV2sUVPDAsMh+vqmby5f+wgw5OJ9jlLBuizpU1wNV5aacoIR8KegHSRM1fJlGZ\n\
+8txTOxK4+ET9rlRHYEqYOiuonGgPW+6o/o66Ng0wsgBv2KqnQWUCAwEAAQKCAYAC\n\
+41+F+TVEm5n1X/6CnemTxEOyIDC/BRCMhNNa/lJihx9KeBBSpvdji0Tbq8Y5WSAw\n\
+l3QBqtImwW2Gh/S+khjZHjKUPVhEZ6/Heh5eZAugMvTqvwhL3jD+UpjZXUTT4Pc0\n\
+BlFotsoABRHuLRrxW0S0RRN/oakuwLvcYiJTtkEspEp02MM0IVQatLxeeYpfg/Pi\n\
+XSKWyrmouEgPo6Oqyeil82nJXxQhwFVuZGlH+pdNkWvFIrYN7LugrHPHOh/TrlKE\n\
+Ib01pLKal3p6GxD+inTDgJWwrjoCNYx9hpoSsgjqD5CMeDkc3RE5ZE5ffvFeNWPB\n\
+DUpUMRq1OvDR6KkH+3/Jjy/1lprC4lW0HjxZq8m36AdhDJytjM4W/ZCB4Ee8cjp1\n\
+BhDHDsbkOI6i/9Um/FTp9LktEi1ymiSM1AZ/htib56YqUjqHckdDxmXbDrnP/3A2\n\
+I4tlIJo8XBfypmcyA0VtKlpL2/sq5hrsHBdPnUtpBDbQ026OQnUtJxaZof5IwV0C\n\
+gcEA5Ovdi1WEG2LU+yryApjWEOdhbLYG9x7i5xr1w9Kie/tlK5xKAT8I4nbC/6CA\n\
+JGI1CUfr3mWImMp1wzNH9iA9aiepH2ap++Tyh7JCMasCClWOkIBqiTOGpLQFni10\n\
+NjFKiGHO7mQBW2bILGGV2k0o1v5Fi+fduLRymdjJ6RJ7rgqn4cCoFvCmTV9Rbc2x\n\
+0qIdWSkBD5JkwFHnhclpjwYB7FbQgRSAbBvb63P06I/Gl1SzPdg+3j4IlkozKHbz\n\
+g6WjAoHBAND0sPqdz2Q2k5qjNsEBjGVU/3fIgzvgjZMDeZAKE83fcZlMUo3EdoHT\n\
+/HY9A4H2XmY/v5+0OaYrLd99VpMGzb7WlpfKqzzGV9i5zJr7xoJR2lZ4eItdLNoA\n\
+pSqS8CspXS1WNnAWa4y8+lJv6SxUxl+xHv1z0xQgX0Dl9PHPDcKrtG65U0fvcYw5\n\
+riI04jKO3++LwCYDsOgIpgl1jfRbnrbz+d3TcJHpP1zpvYWE6q1yLD7crO+tW2H7\n\
+s9M8VaedVwKBwB7lSnA8qWi8zPvdDu6UzAdaAwcWBhiiHYONWvAD5JQRGNVq8X37\n\
+kOpnlufDNKg0bO4Eu+u3Dll4sa4XpLWuIjvKgIPRak2p16XCxDZJ2yuj4mrUOgys\n\
+XJasCToQ7mdF/cYsVS5NZvV8CLYcsYnV8hYaGS7Jq137VKA45v9C1Fhn7cKFKup1\n\
+riwxGh9UrJQ99vIKm68LVfey1ilzRoDcEbRg/yD8sFxm4iaD7uDYTrgr4UkOf2Wl\n\
+P6lw+DiU3Ua+OwKBwFNejY4wkKKHM/Uq0ZnIKF/1vcfo9JNbUKErbcEOhEBLumNT\n\
+lEyD6lR6Y+w5A8FCrv9Ux/vMSIQIDlFxDK20tTpDG+qMLi4dZMdPulbLxbQRPG/r\n\
+uQzBrDd+smd+INzXsBl6oFWwXFDWxXlGtV2+pTdgz+CH6dvJ3rdiCIzB89eL8n2K\n\
+67Nz0XYFPXjgaK+LWcWVmKCSMG8jpDt5751jQLv2M+dRiURuL52+lKNFGO0C9KxQ\n\
+F5+5JxC9AE5zcClkGQKBwQC8KpiZ2kAgxxotV8t4T8JswyuwHiTeXPjcGCoDegLd\n\
+Rv4EAXCCK1emMRlHf2pbzGXOIDab5sOAGX6MA4z8jdW2FICh+IYO/teOZWuuz/69\n\
+aDwQvcziZ/tHycMph/vbFXQxNo836ZFbXyBirhVsCDL7thzzkp832YhghgMqCgs/\n\
+f/hMS9CQZ7rpLETpcQ+TLA+FcSzb32rIQrl6EHcuXQn01yb0Be+lV4ufkPIR/6yD\n\
+sEzjjfoqb4svfMOVJzgSUbA=\n\
+-----END PRIVATE KEY-----\n\
+";
+
+    pub(crate) fn rsa_key() -> TestKey {
+        use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+        use signature::{SignatureEncoding, Signer};
+        let sk = rsa::PrivateKey::from_pkcs8_pem(RSA3072_PKCS8_PEM).unwrap();
+        let spki = sk.to_public_key().to_public_key_der().unwrap().into_vec();
+        let sk = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(sk, 32);
+        TestKey {
+            suite: Suite::RsaPss3072,
+            spki,
+            sign: std::boxed::Box::new(move |m| sk.sign(m).to_vec()),
+        }
+    }
+
+    pub(crate) fn all_keys() -> Vec<TestKey> {
+        vec![
+            p256_key(1),
+            p384_key(2),
+            ed25519_key(3),
+            rsa_key(),
+            sm2_key(4),
+            ml_dsa_key(5, Suite::MlDsa44),
+            ml_dsa_key(6, Suite::MlDsa65),
+            ml_dsa_key(7, Suite::MlDsa87),
+        ]
+    }
+
+    #[test]
+    fn oid_constants_match_const_oid() {
+        use const_oid::ObjectIdentifier as O;
+        for (bytes, dotted) in [
+            (OID_EC_PUBLIC_KEY, "1.2.840.10045.2.1"),
+            (OID_P256, "1.2.840.10045.3.1.7"),
+            (OID_P384, "1.3.132.0.34"),
+            (OID_SM2P256V1, "1.2.156.10197.1.301"),
+            (OID_ED25519, "1.3.101.112"),
+            (OID_RSA_ENCRYPTION, "1.2.840.113549.1.1.1"),
+            (OID_RSASSA_PSS, "1.2.840.113549.1.1.10"),
+            (OID_ML_DSA_44, "2.16.840.1.101.3.4.3.17"),
+            (OID_ML_DSA_65, "2.16.840.1.101.3.4.3.18"),
+            (OID_ML_DSA_87, "2.16.840.1.101.3.4.3.19"),
+        ] {
+            assert_eq!(bytes, O::new_unwrap(dotted).as_bytes(), "{dotted}");
+        }
+    }
+
+    #[test]
+    fn every_suite_signs_and_verifies() {
+        let keys = all_keys();
+        let msg = b"otaseal manifest bytes";
+        for (i, key) in keys.iter().enumerate() {
+            let name = key.suite.name();
+            assert_eq!(suite_of_spki(&key.spki), Ok(key.suite), "{name}");
+            let sig = key.sign(msg);
+            if !suite_supported(key.suite) {
+                assert_eq!(
+                    verify_signature(key.suite, &key.spki, msg, &sig),
+                    Err(CryptoError::Unsupported),
+                    "{name}"
+                );
+                continue;
+            }
+            assert_eq!(
+                verify_signature(key.suite, &key.spki, msg, &sig),
+                Ok(()),
+                "{name}"
+            );
+
+            // Flipped message byte.
+            let mut bad_msg = msg.to_vec();
+            bad_msg[3] ^= 1;
+            assert_eq!(
+                verify_signature(key.suite, &key.spki, &bad_msg, &sig),
+                Err(CryptoError::BadSignature),
+                "{name}"
+            );
+
+            // Flipped signature byte (middle): never accepted.
+            let mut bad_sig = sig.clone();
+            let mid = bad_sig.len() / 2;
+            bad_sig[mid] ^= 0x10;
+            assert!(
+                verify_signature(key.suite, &key.spki, msg, &bad_sig).is_err(),
+                "{name}"
+            );
+
+            // Truncated and extended signature.
+            let short = &sig[..sig.len() - 1];
+            assert!(
+                matches!(
+                    verify_signature(key.suite, &key.spki, msg, short),
+                    Err(CryptoError::MalformedSignature | CryptoError::BadSignature)
+                ),
+                "{name}"
+            );
+            let mut long = sig.clone();
+            long.push(0);
+            assert!(
+                verify_signature(key.suite, &key.spki, msg, &long).is_err(),
+                "{name}"
+            );
+            assert!(
+                verify_signature(key.suite, &key.spki, msg, &[]).is_err(),
+                "{name}"
+            );
+
+            // The key of another suite.
+            let other = &keys[(i + 1) % keys.len()];
+            assert_eq!(
+                verify_signature(key.suite, &other.spki, msg, &sig),
+                Err(CryptoError::KeyMismatch),
+                "{name} with {} key",
+                other.suite.name()
+            );
+        }
+    }
+
+    #[cfg(feature = "ml-dsa")]
+    #[test]
+    fn ml_dsa_rejects_non_empty_context() {
+        use ml_dsa::KeyExport;
+        let msg = b"payload";
+        let sk = ml_dsa::SigningKey::<ml_dsa::MlDsa65>::from_seed(&[9u8; 32].into());
+        let esk = sk.expanded_key();
+        let vk = esk.verifying_key().to_bytes();
+        let key = spki(&tlv(0x06, OID_ML_DSA_65), &vk);
+        let with_ctx = esk.sign_deterministic(msg, b"otaseal").unwrap().encode();
+        assert_eq!(
+            verify_signature(Suite::MlDsa65, &key, msg, &with_ctx),
+            Err(CryptoError::BadSignature)
+        );
+        let empty_ctx = esk.sign_deterministic(msg, b"").unwrap().encode();
+        assert_eq!(
+            verify_signature(Suite::MlDsa65, &key, msg, &empty_ctx),
+            Ok(())
+        );
+        // The ML-DSA-44 key length under the ML-DSA-65 OID is malformed.
+        let k44 = ml_dsa_key(1, Suite::MlDsa44);
+        let wrong = spki(
+            &tlv(0x06, OID_ML_DSA_65),
+            &k44.spki[k44.spki.len() - 1312..],
+        );
+        assert_eq!(suite_of_spki(&wrong), Err(CryptoError::MalformedKey));
+    }
+
+    #[cfg(feature = "ecdsa-p256")]
+    #[test]
+    fn ecdsa_high_s_and_out_of_range_scalars() {
+        // Verification must accept high-S (OpenSSL does not normalise S).
+        use p256::elliptic_curve::ops::Neg;
+        let key = p256_key(11);
+        let msg = b"m";
+        let sig = p256::ecdsa::Signature::from_slice(&key.sign(msg)).unwrap();
+        let (r, s) = sig.split_scalars();
+        let flipped =
+            p256::ecdsa::Signature::from_scalars(r.to_bytes(), s.neg().to_bytes()).unwrap();
+        assert_eq!(
+            verify_signature(Suite::EcdsaP256, &key.spki, msg, &flipped.to_bytes()),
+            Ok(())
+        );
+        // r = 0 and r = 0xff..ff (>= n) are malformed.
+        let mut zero = [0u8; 64];
+        zero[63] = 1;
+        assert_eq!(
+            verify_signature(Suite::EcdsaP256, &key.spki, msg, &zero),
+            Err(CryptoError::MalformedSignature)
+        );
+        assert_eq!(
+            verify_signature(Suite::EcdsaP256, &key.spki, msg, &[0xff; 64]),
+            Err(CryptoError::MalformedSignature)
+        );
+    }
+
+    #[cfg(all(feature = "ecdsa-p256", feature = "ed25519"))]
+    #[test]
+    fn spki_classification() {
+        // Unknown algorithm (Ed448).
+        let ed448 = spki(&tlv(0x06, &[0x2b, 0x65, 0x71]), &[0u8; 57]);
+        assert_eq!(suite_of_spki(&ed448), Err(CryptoError::Unsupported));
+        assert_eq!(
+            verify_signature(Suite::Ed25519, &ed448, b"", &[0; 64]),
+            Err(CryptoError::KeyMismatch)
+        );
+        // Unknown curve (P-521).
+        let p521 = spki(&ec_alg(&[0x2b, 0x81, 0x04, 0x00, 0x23]), &[4u8; 133]);
+        assert_eq!(suite_of_spki(&p521), Err(CryptoError::Unsupported));
+        // EC key without curve parameters.
+        let no_curve = spki(&tlv(0x06, OID_EC_PUBLIC_KEY), &[4u8; 65]);
+        assert_eq!(suite_of_spki(&no_curve), Err(CryptoError::MalformedKey));
+        // Ed25519 with parameters, wrong length.
+        let bad_ed = spki(&cat(&[&tlv(0x06, OID_ED25519), &[5, 0]]), &[1u8; 32]);
+        assert_eq!(suite_of_spki(&bad_ed), Err(CryptoError::MalformedKey));
+        let short_ed = spki(&tlv(0x06, OID_ED25519), &[1u8; 31]);
+        assert_eq!(suite_of_spki(&short_ed), Err(CryptoError::MalformedKey));
+        // An invalid P-256 point.
+        let bad_point = spki(&ec_alg(OID_P256), &[4u8; 65]);
+        assert_eq!(suite_of_spki(&bad_point), Ok(Suite::EcdsaP256));
+        assert_eq!(
+            verify_signature(Suite::EcdsaP256, &bad_point, b"", &[1; 64]),
+            Err(CryptoError::MalformedKey)
+        );
+        // Garbage and trailing bytes.
+        assert_eq!(suite_of_spki(&[]), Err(CryptoError::MalformedKey));
+        let mut trailing = p256_key(1).spki;
+        trailing.push(0);
+        assert_eq!(suite_of_spki(&trailing), Err(CryptoError::MalformedKey));
+    }
+
+    #[cfg(feature = "rsa-pss")]
+    #[test]
+    fn rsa_key_sizes_and_pss_params() {
+        let key = rsa_key();
+        let spki_parsed = parse_spki(&key.spki).unwrap();
+        let (n, e) = rsa_public_key_parts(spki_parsed.key).unwrap();
+        assert_eq!(uint_bits(n), 3072);
+        // A 2048-bit modulus is another key size: KeyMismatch.
+        let rsa_pub = |n: &[u8]| {
+            let mut nn = vec![0u8];
+            nn.extend_from_slice(n);
+            tlv(0x30, &cat(&[&tlv(0x02, &nn), &tlv(0x02, e)]))
+        };
+        let alg = cat(&[&tlv(0x06, OID_RSA_ENCRYPTION), &[5, 0]]);
+        let k2048 = spki(&alg, &rsa_pub(&n[..256]));
+        assert_eq!(suite_of_spki(&k2048), Err(CryptoError::KeyMismatch));
+        let sig = key.sign(b"x");
+        assert_eq!(
+            verify_signature(Suite::RsaPss3072, &k2048, b"x", &sig),
+            Err(CryptoError::KeyMismatch)
+        );
+        // The same key under id-RSASSA-PSS: absent params or SHA-256 params.
+        let pss_any = spki(&tlv(0x06, OID_RSASSA_PSS), &rsa_pub(n));
+        assert_eq!(
+            verify_signature(Suite::RsaPss3072, &pss_any, b"x", &sig),
+            Ok(())
+        );
+        let pss_256 = spki(
+            rustls_pki_types::alg_id::RSA_PSS_SHA256.as_ref(),
+            &rsa_pub(n),
+        );
+        assert_eq!(
+            verify_signature(Suite::RsaPss3072, &pss_256, b"x", &sig),
+            Ok(())
+        );
+        let pss_384 = spki(
+            rustls_pki_types::alg_id::RSA_PSS_SHA384.as_ref(),
+            &rsa_pub(n),
+        );
+        assert_eq!(suite_of_spki(&pss_384), Err(CryptoError::KeyMismatch));
+        // Salt length other than 32 is rejected.
+        use rsa::pkcs8::DecodePrivateKey;
+        use signature::{SignatureEncoding, Signer};
+        let sk = rsa::PrivateKey::from_pkcs8_pem(RSA3072_PKCS8_PEM).unwrap();
+        let salt20 = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(sk, 20).sign(b"x");
+        assert_eq!(
+            verify_signature(Suite::RsaPss3072, &key.spki, b"x", &salt20.to_vec()),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    /// SM2 against OpenSSL 3.0, both directions, default distinguishing id.
+    #[test]
+    fn sm2_openssl_interop() {
+        let Some(dir) = crate::chain::tests::TempDir::new("sm2") else {
+            std::eprintln!("note: openssl not found; skipping SM2 interop test");
+            return;
+        };
+        let msg = b"otaseal SM2 interop message";
+        dir.write("msg.bin", msg);
+        let ossl = |args: &[&str]| dir.openssl(args).unwrap();
+        ossl(&["genpkey", "-algorithm", "SM2", "-out", "k.pem"]);
+        ossl(&[
+            "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+        ]);
+        let spki_der = dir.read("pub.der").unwrap();
+        assert_eq!(suite_of_spki(&spki_der), Ok(Suite::Sm2));
+
+        // OpenSSL signs (two front ends), we verify.
+        ossl(&[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-inkey",
+            "k.pem",
+            "-in",
+            "msg.bin",
+            "-pkeyopt",
+            "distid:1234567812345678",
+            "-out",
+            "sig1.der",
+        ]);
+        ossl(&[
+            "dgst",
+            "-sm3",
+            "-sign",
+            "k.pem",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-out",
+            "sig2.der",
+            "msg.bin",
+        ]);
+        // Another distinguishing id must not verify under the default one.
+        ossl(&[
+            "dgst",
+            "-sm3",
+            "-sign",
+            "k.pem",
+            "-sigopt",
+            "distid:ALICE123@YAHOO.COM",
+            "-out",
+            "sig3.der",
+            "msg.bin",
+        ]);
+        let mut buf = [0u8; 96];
+        for (file, want) in [
+            ("sig1.der", Ok(())),
+            ("sig2.der", Ok(())),
+            ("sig3.der", Err(CryptoError::BadSignature)),
+        ] {
+            let der = dir.read(file).unwrap();
+            let raw = der_sig_to_raw(&der, 32, &mut buf).unwrap().to_vec();
+            let got = verify_signature(Suite::Sm2, &spki_der, msg, &raw);
+            let want = if suite_supported(Suite::Sm2) {
+                want
+            } else {
+                Err(CryptoError::Unsupported)
+            };
+            assert_eq!(got, want, "{file}");
+        }
+
+        // We sign (sm2 crate), OpenSSL verifies.
+        let key = sm2_key(42);
+        dir.write("ours.der", &key.spki);
+        dir.write("oursig.der", &raw_sig_to_der(&key.sign(msg)));
+        let verify = |msg_file: &str| {
+            std::process::Command::new("openssl")
+                .args([
+                    "pkeyutl",
+                    "-verify",
+                    "-rawin",
+                    "-digest",
+                    "sm3",
+                    "-pubin",
+                    "-keyform",
+                    "DER",
+                    "-inkey",
+                    "ours.der",
+                    "-in",
+                    msg_file,
+                    "-sigfile",
+                    "oursig.der",
+                    "-pkeyopt",
+                    "distid:1234567812345678",
+                ])
+                .current_dir(&dir.0)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(verify("msg.bin"), "openssl rejected an sm2-crate signature");
+        dir.write("other.bin", b"otaseal SM2 interop messagf");
+        assert!(!verify("other.bin"), "openssl accepted a wrong message");
+    }
+
+    /// Mutated keys and signatures never panic.
+    #[test]
+    fn mutations_do_not_panic() {
+        let keys = [
+            p256_key(1),
+            p384_key(2),
+            ed25519_key(3),
+            sm2_key(4),
+            rsa_key(),
+        ];
+        let msg = b"m";
+        for key in &keys {
+            let sig = key.sign(msg);
+            for i in 0..key.spki.len().min(48) {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut k = key.spki.clone();
+                    k[i] ^= flip;
+                    let _ = suite_of_spki(&k);
+                    assert!(verify_signature(key.suite, &k, msg, &sig).is_err() || i > 30);
+                }
+            }
+            for len in 0..key.spki.len().min(64) {
+                let _ = verify_signature(key.suite, &key.spki[..len], msg, &sig);
+            }
+        }
+        // Degenerate RSA keys: zero, one and even exponents, even modulus.
+        let n = {
+            let mut n = vec![0u8, 0xc1];
+            n.extend([0x5a; 383]);
+            n
+        };
+        for e in [
+            &[0u8][..],
+            &[1],
+            &[2],
+            &[0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ] {
+            let key = tlv(0x30, &cat(&[&tlv(0x02, &n), &tlv(0x02, e)]));
+            let k = spki(&cat(&[&tlv(0x06, OID_RSA_ENCRYPTION), &[5, 0]]), &key);
+            assert_eq!(suite_of_spki(&k), Ok(Suite::RsaPss3072));
+            assert!(verify_signature(Suite::RsaPss3072, &k, msg, &[1u8; 384]).is_err());
+        }
+    }
+
+    #[test]
+    fn der_signature_conversion() {
+        let mut out = [0u8; 96];
+        let raw: Vec<u8> = (1..=64).collect();
+        let der = raw_sig_to_der(&raw);
+        assert_eq!(der_sig_to_raw(&der, 32, &mut out), Some(&raw[..]));
+        // Leading zeros are restored.
+        let mut small = [0u8; 64];
+        small[31] = 7;
+        small[63] = 9;
+        let der = raw_sig_to_der(&small);
+        assert_eq!(der_sig_to_raw(&der, 32, &mut out), Some(&small[..]));
+        // Too wide for the field, trailing data, negative integer.
+        assert_eq!(
+            der_sig_to_raw(&raw_sig_to_der(&[1u8; 66]), 32, &mut out),
+            None
+        );
+        let mut trailing = raw_sig_to_der(&raw);
+        trailing.push(0);
+        assert_eq!(der_sig_to_raw(&trailing, 32, &mut out), None);
+        assert_eq!(
+            der_sig_to_raw(
+                &[0x30, 0x06, 0x02, 0x01, 0x80, 0x02, 0x01, 0x01],
+                32,
+                &mut out
+            ),
+            None
+        );
+        assert_eq!(der_sig_to_raw(&[], 32, &mut out), None);
+    }
+
+    /// Runs `f` on a thread with exactly `stack` bytes of stack: a stack
+    /// overflow aborts the process, so the budget is enforced in a child
+    /// process (this test binary re-run with a filter).
+    #[allow(dead_code)] // used by the ml-dsa stack test
+    fn fits_in_stack(test_name: &str, stack: usize) -> bool {
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(exe)
+            .args([
+                test_name,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("OTASEAL_STACK_PROBE", stack.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        status.success()
+    }
+
+    /// Child half of the stack test: verifies all three ML-DSA levels on a
+    /// thread with the stack size given in `OTASEAL_STACK_PROBE`.
+    #[cfg(feature = "ml-dsa")]
+    #[test]
+    #[ignore = "run by ml_dsa_verification_fits_small_stack"]
+    fn ml_dsa_stack_probe_child() {
+        let Ok(stack) = std::env::var("OTASEAL_STACK_PROBE") else {
+            return;
+        };
+        let stack: usize = stack.parse().unwrap();
+        // Optionally one level only (for measuring by hand).
+        let only = std::env::var("OTASEAL_STACK_SUITE").ok();
+        let cases: Vec<(Suite, Vec<u8>, Vec<u8>)> =
+            [Suite::MlDsa44, Suite::MlDsa65, Suite::MlDsa87]
+                .into_iter()
+                .filter(|s| only.as_deref().is_none_or(|o| o == s.name()))
+                .map(|s| {
+                    let k = ml_dsa_key(1, s);
+                    let sig = k.sign(b"m");
+                    (s, k.spki, sig)
+                })
+                .collect();
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || {
+                for (suite, key, sig) in &cases {
+                    assert_eq!(verify_signature(*suite, key, b"m", sig), Ok(()));
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// ML-DSA verification without alloc keeps the verifying key (with the
+    /// expanded matrix A: 56 KiB for ML-DSA-87) on the stack. Pin a budget so
+    /// that growth is noticed; print the measured need for the record.
+    #[cfg(feature = "ml-dsa")]
+    #[test]
+    fn ml_dsa_verification_fits_small_stack() {
+        let name = "crypto::tests::ml_dsa_stack_probe_child";
+        // Debug builds keep many more temporaries than release builds.
+        let budget = if cfg!(debug_assertions) { 1024 } else { 320 } * 1024;
+        assert!(
+            fits_in_stack(name, budget),
+            "ML-DSA verification overflowed a {budget}-byte stack"
+        );
+        // Binary search (in 8 KiB steps) for the record.
+        let (mut lo, mut hi) = (8 * 1024, budget);
+        while hi - lo > 8 * 1024 {
+            let mid = (lo + hi) / 2 / 1024 * 1024;
+            if fits_in_stack(name, mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        std::eprintln!(
+            "ML-DSA-44/65/87 verification needs at most {} KiB of stack",
+            hi / 1024
+        );
+    }
+}

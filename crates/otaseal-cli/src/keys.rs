@@ -1,0 +1,141 @@
+//! `otaseal keygen` and `otaseal pki init`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use otaseal_manifest::Suite;
+use otaseal_sign::keys::SigningKey;
+use otaseal_sign::pki;
+use serde_json::json;
+
+use crate::output::hex;
+use crate::{CliError, CliResult};
+
+/// Suite names for `--alg` and `--suites` help texts.
+pub const SUITE_NAMES: &str =
+    "ecdsa-p256, ecdsa-p384, ed25519, rsa-pss-3072, sm2, ml-dsa-44, ml-dsa-65, ml-dsa-87";
+
+/// Parses a suite name with a helpful error.
+pub fn parse_suite(name: &str) -> Result<Suite, String> {
+    Suite::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}; use one of {SUITE_NAMES}"))
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+Examples:
+  otaseal keygen --alg ecdsa-p256 --out release.key.pem   # also writes release.key.pub.pem
+  otaseal keygen --alg ml-dsa-65 --out pq.pem --json
+
+The private key is PKCS#8 PEM (ML-DSA: RFC 9881 seed form), created with mode 0600;
+an existing file is never overwritten.")]
+pub struct KeygenArgs {
+    /// Algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa-pss-3072, sm2, ml-dsa-44, ml-dsa-65, ml-dsa-87.
+    #[arg(long, value_parser = parse_suite)]
+    alg: Suite,
+    /// Private key file to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Public key file (default: OUT with `.pem` replaced by `.pub.pem`).
+    #[arg(long)]
+    public_out: Option<PathBuf>,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The default public key path for a private key path.
+pub fn public_path_for(private: &Path) -> PathBuf {
+    let name = private
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".pem").unwrap_or(&name);
+    private.with_file_name(format!("{stem}.pub.pem"))
+}
+
+pub fn keygen(a: KeygenArgs) -> CliResult {
+    let public = a.public_out.unwrap_or_else(|| public_path_for(&a.out));
+    if public.exists() {
+        return Err(CliError(format!(
+            "{} exists; choose another --out or --public-out",
+            public.display()
+        )));
+    }
+    let key = SigningKey::generate(a.alg)?;
+    key.write_private_pem(&a.out)?;
+    if let Err(e) = std::fs::write(&public, key.public_pem()) {
+        return Err(CliError(format!("{}: {e}", public.display())));
+    }
+    let kid = hex(&key.key_id());
+    if a.json {
+        println!(
+            "{}",
+            json!({"alg": a.alg.name(), "private_key": a.out, "public_key": public, "kid": kid})
+        );
+    } else {
+        println!("{} key written to {} (mode 0600)", a.alg.name(), a.out.display());
+        println!("public key written to {}", public.display());
+        println!("key id (SHA-256 of SubjectPublicKeyInfo): {kid}");
+    }
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct PkiInitArgs {
+    /// Directory to create (must be empty or absent).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Suites to make chains for, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = parse_suite)]
+    suites: Vec<Suite>,
+    /// Certificate lifetime in days.
+    #[arg(long, default_value_t = 456)]
+    days: u64,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn pki_init(a: PkiInitArgs) -> CliResult {
+    let suites = if a.suites.is_empty() {
+        Suite::ALL.to_vec()
+    } else {
+        a.suites
+    };
+    let pki = pki::init_dev_pki(&a.dir, &suites, a.days.saturating_mul(86_400))?;
+    if a.json {
+        let list: Vec<_> = pki
+            .suites
+            .iter()
+            .map(|s| {
+                json!({
+                    "suite": s.suite.name(),
+                    "signer_key": s.signer_key,
+                    "signer_chain": s.signer_chain,
+                    "signer_pub": s.signer_pub,
+                    "root_cert": s.root_cert,
+                    "tsa_key": s.tsa_key,
+                    "tsa_chain": s.tsa_chain,
+                    "kid": hex(&s.signer_key_id),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"dir": pki.dir, "roots": pki.roots_pem, "tsa_roots": pki.tsa_roots_pem, "suites": list})
+        );
+    } else {
+        println!("development PKI written to {} (THROWAWAY keys: never ship them)", pki.dir.display());
+        for s in &pki.suites {
+            println!(
+                "  {:<13} --signer key={},cert={}",
+                s.suite.name(),
+                s.signer_key.display(),
+                s.signer_chain.display()
+            );
+        }
+        println!("  trust roots:  --trust {}", pki.roots_pem.display());
+        println!("  TSA roots:    {}", pki.tsa_roots_pem.display());
+    }
+    Ok(0)
+}

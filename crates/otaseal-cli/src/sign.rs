@@ -1,0 +1,201 @@
+//! `otaseal sign`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use otaseal_manifest::manifest::DEFAULT_CHUNK_LOG2;
+use otaseal_manifest::{DigestAlg, DigestSet};
+use otaseal_sign::keys::SigningKey;
+use otaseal_sign::package::{self, PackageSpec, PayloadInput, SignerInput};
+use otaseal_sign::pki;
+use serde_json::json;
+
+use crate::output::{Bar, format_time, hex, human_size, parse_time};
+use crate::{CliError, CliResult, read_file};
+
+#[derive(Args)]
+#[command(after_help = "\
+Examples:
+  # ECDSA P-256 + SM2 with certificate chains, two payloads
+  otaseal sign --out fw-1.2.0.ota --product acme.router-x1 --version 1.2.0 \\
+      --security-version 12 --hw-compat rev-a,rev-b --expires 2027-06-30T00:00:00Z \\
+      --signer key=pki/ecdsa-p256/signer.key.pem,cert=pki/ecdsa-p256/signer.chain.pem \\
+      --signer key=pki/sm2/signer.key.pem,cert=pki/sm2/signer.chain.pem \\
+      --target rootfs.tar.gz=slot:rootfs firmware.bin rootfs.tar.gz
+
+  # Hybrid with a raw ML-DSA key (verifiers trust it with --trust-key)
+  otaseal sign --out fw.ota --product acme.x --version 2 --security-version 2 \\
+      --hw-compat rev-a --signer key=p256.pem,cert=p256.chain.pem --signer key=mldsa65.pem fw.bin
+
+Payloads may be raw images or .tar, .tar.gz/.tgz, .zip archives; archives with absolute
+paths, '..', escaping links, device nodes or duplicate names are refused. The package is
+written to a temporary file and renamed into place only when complete.")]
+pub struct SignArgs {
+    /// Package file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Vendor/product id (printable ASCII, no spaces).
+    #[arg(long)]
+    product: String,
+    /// Human-readable version.
+    #[arg(long)]
+    version: String,
+    /// Monotonic security version (anti-rollback).
+    #[arg(long)]
+    security_version: u64,
+    /// Compatible hardware ids, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    hw_compat: Vec<String>,
+    /// Expiry, RFC 3339 (devices refuse the package afterwards).
+    #[arg(long)]
+    expires: Option<String>,
+    /// Creation time, RFC 3339 (default: now). For reproducible builds.
+    #[arg(long)]
+    created: Option<String>,
+    /// A signer: key=KEY.pem[,cert=CHAIN.pem]. Repeat for several signatures.
+    #[arg(long = "signer", required = true)]
+    signers: Vec<String>,
+    /// Install target hint for a payload: NAME=HINT (repeatable).
+    #[arg(long = "target")]
+    targets: Vec<String>,
+    /// Payload chunk size exponent (20 = 1 MiB chunks).
+    #[arg(long, default_value_t = DEFAULT_CHUNK_LOG2, value_parser = clap::value_parser!(u8).range(12..=24))]
+    chunk_log2: u8,
+    /// Also include these digest families (sha-384, sha-512); SHA-256, SM3 and
+    /// each suite's own family are always included.
+    #[arg(long, value_delimiter = ',')]
+    digest: Vec<String>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Payload files, in package order.
+    #[arg(required = true)]
+    payloads: Vec<PathBuf>,
+}
+
+struct LoadedSigner {
+    key: SigningKey,
+    chain: Vec<Vec<u8>>,
+}
+
+fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
+    let mut key = None;
+    let mut cert = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("key", v)) => key = Some(PathBuf::from(v)),
+            Some(("cert", v)) => cert = Some(PathBuf::from(v)),
+            _ => {
+                return Err(CliError(format!(
+                    "--signer {spec:?}: expected key=KEY.pem[,cert=CHAIN.pem]"
+                )));
+            }
+        }
+    }
+    let key_path = key.ok_or_else(|| CliError(format!("--signer {spec:?}: key= is missing")))?;
+    let key = SigningKey::load(&key_path)?;
+    let chain = match cert {
+        Some(p) => {
+            let pem = String::from_utf8(read_file(&p)?)
+                .map_err(|_| CliError(format!("{}: not a PEM file", p.display())))?;
+            pki::certs_from_pem(&pem).map_err(|e| CliError(format!("{}: {e}", p.display())))?
+        }
+        None => Vec::new(),
+    };
+    Ok(LoadedSigner { key, chain })
+}
+
+pub fn run(a: SignArgs) -> CliResult {
+    let loaded = a
+        .signers
+        .iter()
+        .map(|s| parse_signer(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut spec = PackageSpec::new(&a.product, &a.version, a.security_version, a.hw_compat);
+    if let Some(t) = &a.created {
+        spec.created = parse_time(t)?;
+    }
+    spec.expires = a.expires.as_deref().map(parse_time).transpose()?;
+    spec.chunk_log2 = a.chunk_log2;
+    for d in &a.digest {
+        let alg = DigestAlg::from_name(d)
+            .ok_or_else(|| CliError(format!("unknown digest {d:?}; use sha-256, sha-384, sha-512 or sm3")))?;
+        spec.extra_digests = spec.extra_digests.with(alg);
+    }
+    let mut payloads: Vec<PayloadInput> = a.payloads.iter().map(|p| PayloadInput::from_path(p)).collect();
+    for t in &a.targets {
+        let (name, hint) = t
+            .split_once('=')
+            .ok_or_else(|| CliError(format!("--target {t:?}: expected NAME=HINT")))?;
+        let p = payloads
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| CliError(format!("--target {t:?}: no payload named {name:?}")))?;
+        p.target = Some(hint.to_string());
+    }
+    spec.payloads = payloads;
+
+    let inputs: Vec<SignerInput<'_>> = loaded
+        .iter()
+        .map(|l| SignerInput {
+            signer: &l.key,
+            chain: l.chain.clone(),
+        })
+        .collect();
+    let mut bar = Bar::new(a.json);
+    let summary = package::build_package(&spec, &inputs, &a.out, a.force, &mut bar)?;
+
+    let families: DigestSet = package::digest_families(loaded.iter().map(|l| l.key.suite()), spec.extra_digests);
+    if a.json {
+        let payloads: Vec<_> = summary
+            .payloads
+            .iter()
+            .map(|p| {
+                let digests: serde_json::Map<_, _> = p
+                    .digests
+                    .iter()
+                    .map(|(alg, v)| (alg.name().to_string(), json!(hex(v.as_bytes()))))
+                    .collect();
+                json!({"name": p.input.name, "size": p.size, "kind": p.kind.name(), "target": p.input.target, "digests": digests})
+            })
+            .collect();
+        let signers: Vec<_> = loaded
+            .iter()
+            .map(|l| json!({"suite": l.key.suite().name(), "kid": hex(&l.key.key_id()), "certificates": l.chain.len()}))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "package": summary.path,
+                "size": summary.size,
+                "envelope_size": summary.envelope_size,
+                "created": format_time(spec.created),
+                "signers": signers,
+                "digests": families.iter().map(|d| d.name()).collect::<Vec<_>>(),
+                "payloads": payloads,
+            })
+        );
+    } else {
+        println!(
+            "signed {} ({}, envelope {} bytes)",
+            summary.path.display(),
+            human_size(summary.size),
+            summary.envelope_size
+        );
+        for l in &loaded {
+            println!(
+                "  signature {:<13} kid {}{}",
+                l.key.suite().name(),
+                &hex(&l.key.key_id())[..16],
+                if l.chain.is_empty() { " (raw key)" } else { "" }
+            );
+        }
+        for p in &summary.payloads {
+            println!("  payload {} ({}, {})", p.input.name, p.kind.name(), human_size(p.size));
+        }
+    }
+    Ok(0)
+}

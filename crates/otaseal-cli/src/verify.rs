@@ -1,0 +1,308 @@
+//! `otaseal verify`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Args;
+use otaseal_manifest::{DigestAlg, DigestSet, Envelope, Manifest, SuiteSet};
+use otaseal_sign::keys::public_key_from_pem;
+use otaseal_sign::package::{Progress, unix_now};
+use otaseal_sign::pki;
+use otaseal_verify::digest::ThreadedDigester;
+use otaseal_verify::{
+    DigestPolicy, PackageVerifier, Policy, Requirement, SignatureStatus, TrustStore, VerifyError,
+};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use serde_json::{Value, json};
+
+use crate::inspect::{manifest_json, payloads_json, read_envelope, signer_name, suite_name};
+use crate::output::{Bar, format_time};
+use crate::{CliError, CliResult, EXIT_REJECTED, read_file};
+
+#[derive(Args)]
+#[command(after_help = "\
+Examples:
+  otaseal verify fw.ota --trust pki/roots.pem
+  otaseal verify fw.ota --trust intl-roots.pem --trust sm-roots.pem --require ecdsa-p256+sm2 \\
+      --hw-id rev-a --min-security-version 12 --json
+  otaseal verify fw.ota --trust-key release.pub.pem --require ml-dsa-65 --at 2028-01-01T00:00:00Z
+
+Policy: without --require, every declared suite this build supports must be present and
+valid. Each --require SUITE[+SUITE...] is an alternative; one must be wholly valid.
+A declared signature that is missing always rejects the package. Digest families follow
+the valid suites unless --digest names them (sha-256, sha-384, sha-512, sm3 or all).
+Exit codes: 0 accepted, 1 rejected, 2 usage or I/O error.")]
+pub struct VerifyArgs {
+    /// Package file.
+    package: PathBuf,
+    /// PEM file of trusted root certificates (repeatable).
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    /// PEM public key trusted directly (repeatable).
+    #[arg(long = "trust-key")]
+    trust_key: Vec<PathBuf>,
+    /// Required suites, e.g. ecdsa-p256+sm2 (repeatable: alternatives).
+    #[arg(long)]
+    require: Vec<String>,
+    /// The device's hardware id: must be in the package's compatibility list.
+    #[arg(long)]
+    hw_id: Option<String>,
+    /// The device's anti-rollback floor.
+    #[arg(long)]
+    min_security_version: Option<u64>,
+    /// Verification time, RFC 3339 (default: now).
+    #[arg(long)]
+    at: Option<String>,
+    /// Digest families to check: comma-separated, or `all`.
+    #[arg(long)]
+    digest: Option<String>,
+    /// Largest envelope accepted, in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_envelope: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Outcome {
+    result: Result<otaseal_verify::Verified, VerifyError>,
+    statuses: Vec<(SignatureStatus, Option<VerifyError>)>,
+    digests: DigestSet,
+}
+
+pub fn run(a: VerifyArgs) -> CliResult {
+    if a.trust.is_empty() && a.trust_key.is_empty() {
+        return Err(CliError(
+            "give at least one --trust ROOTS.pem or --trust-key PUB.pem".into(),
+        ));
+    }
+    let mut root_ders = Vec::new();
+    for path in &a.trust {
+        let pem = String::from_utf8(read_file(path)?)
+            .map_err(|_| CliError(format!("{}: not a PEM file", path.display())))?;
+        root_ders.extend(
+            pki::certs_from_pem(&pem).map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+        );
+    }
+    let root_certs: Vec<CertificateDer<'_>> = root_ders
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let mut anchors: Vec<TrustAnchor<'_>> = Vec::new();
+    for cert in &root_certs {
+        let anchor = webpki::anchor_from_trusted_cert(cert).map_err(|e| {
+            CliError(format!("a --trust certificate cannot be a trust anchor: {e}"))
+        })?;
+        anchors.push(anchor);
+    }
+    let mut keys = Vec::new();
+    for path in &a.trust_key {
+        let pem = String::from_utf8(read_file(path)?)
+            .map_err(|_| CliError(format!("{}: not a PEM file", path.display())))?;
+        let (_, spki) =
+            public_key_from_pem(&pem).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+        keys.push(spki);
+    }
+    let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let mut sets = Vec::new();
+    for r in &a.require {
+        sets.push(SuiteSet::parse(r).ok_or_else(|| {
+            CliError(format!(
+                "--require {r:?}: use suite names joined by '+', from {}",
+                crate::keys::SUITE_NAMES
+            ))
+        })?);
+    }
+    let digests = match a.digest.as_deref() {
+        None => DigestPolicy::FollowSuites,
+        Some("all") => DigestPolicy::AllInManifest,
+        Some(list) => {
+            let mut set = DigestSet::EMPTY;
+            for name in list.split(',') {
+                set = set.with(DigestAlg::from_name(name.trim()).ok_or_else(|| {
+                    CliError(format!(
+                        "--digest {name:?}: use sha-256, sha-384, sha-512, sm3 or all"
+                    ))
+                })?);
+            }
+            DigestPolicy::Families(set)
+        }
+    };
+    let time = match &a.at {
+        Some(t) => crate::output::parse_time(t)?,
+        None => unix_now(),
+    };
+    let policy = Policy {
+        require: if sets.is_empty() {
+            Requirement::AllDeclared
+        } else {
+            Requirement::AnyOf(&sets)
+        },
+        hw_id: a.hw_id.as_deref(),
+        min_security_version: a.min_security_version,
+        time: Some(time),
+        digests,
+    };
+    let trust = TrustStore {
+        roots: &anchors,
+        keys: &key_refs,
+    };
+    let outcome = verify_file(&a, policy, trust)?;
+    report(&a, time, outcome)
+}
+
+fn verify_file(a: &VerifyArgs, policy: Policy<'_>, trust: TrustStore<'_>) -> Result<Outcome, CliError> {
+    let mut file =
+        File::open(&a.package).map_err(|e| CliError(format!("{}: {e}", a.package.display())))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = vec![0u8; a.max_envelope.saturating_mul(2).max(4096)];
+    let mut v = PackageVerifier::with_digester(&mut buf, policy, trust, ThreadedDigester::per_core());
+    let mut block = vec![0u8; 8 << 20];
+    let mut bar = Bar::new(a.json);
+    bar.start("verifying", total);
+    let mut failed = None;
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CliError(format!("{}: {e}", a.package.display()))),
+        };
+        if let Err(e) = v.update(&block[..n]) {
+            failed = Some(e);
+            break;
+        }
+        bar.advance(n as u64);
+    }
+    bar.finish();
+    let verdict = v.envelope_verdict();
+    let statuses = verdict
+        .signatures
+        .iter()
+        .map(|r| (r.status, r.reason))
+        .collect();
+    let digests = verdict.digests;
+    let result = match failed {
+        Some(e) => Err(e),
+        None => v.finish(),
+    };
+    Ok(Outcome {
+        result,
+        statuses,
+        digests,
+    })
+}
+
+fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
+    let envelope_bytes = read_envelope(&a.package)?.ok();
+    let envelope = envelope_bytes.as_deref().and_then(|b| Envelope::decode(b).ok());
+    let manifest = envelope.as_ref().and_then(|e| Manifest::decode(e.manifest).ok());
+    let accepted = o.result.is_ok();
+    let (code, reason) = match &o.result {
+        Ok(_) => ("ok".to_string(), "package verified".to_string()),
+        Err(e) => (e.code().to_string(), e.to_string()),
+    };
+    let signatures: Vec<Value> = envelope
+        .as_ref()
+        .map(|e| {
+            e.signatures
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let chain: Vec<&[u8]> = s.x5chain.iter().copied().collect();
+                    let (status, why) = match o.statuses.get(i) {
+                        Some((st, why)) => (st.name(), why.map(|w| w.code())),
+                        None => ("not-checked", None),
+                    };
+                    json!({
+                        "suite": suite_name(s.alg),
+                        "signer": signer_name(&chain, s.kid),
+                        "kid": crate::output::hex(s.kid),
+                        "status": status,
+                        "code": why,
+                        "trust": if chain.is_empty() { "key" } else { "x509" },
+                        "timestamp": Value::Null,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let checked: Vec<&str> = o.digests.iter().map(|d| d.name()).collect();
+    let payload_status = |index: usize| -> &'static str {
+        match &o.result {
+            Ok(_) => "ok",
+            Err(VerifyError::DigestMismatch { payload, .. }) if *payload == index => "digest-mismatch",
+            Err(_) => "not-accepted",
+        }
+    };
+    let payloads: Vec<Value> = manifest
+        .as_ref()
+        .map(|m| {
+            payloads_json(m)
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut p)| {
+                    p["status"] = json!(payload_status(i));
+                    p["checked"] = json!(checked);
+                    p
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "package": a.package,
+                "verdict": if accepted { "accepted" } else { "rejected" },
+                "code": code,
+                "reason": reason,
+                "time": format_time(time),
+                "time_source": if a.at.is_some() { "--at" } else { "system clock" },
+                "signatures": signatures,
+                "digests_checked": checked,
+                "payloads": payloads,
+                "manifest": manifest.as_ref().map(manifest_json),
+            })
+        );
+    } else {
+        if accepted {
+            println!("ACCEPTED {}", a.package.display());
+        } else {
+            println!("REJECTED {}: {reason} [{code}]", a.package.display());
+        }
+        if let Some(m) = &manifest {
+            println!(
+                "  {} {} (security version {}), created {}{}",
+                m.product,
+                m.version,
+                m.security_version,
+                format_time(m.created),
+                m.expires.map(|x| format!(", expires {}", format_time(x))).unwrap_or_default()
+            );
+        }
+        for s in &signatures {
+            println!(
+                "  signature {:<13} {:<11} {}{}",
+                s["suite"].as_str().unwrap_or(""),
+                s["status"].as_str().unwrap_or(""),
+                s["signer"].as_str().unwrap_or(""),
+                s["code"].as_str().map(|c| format!(" [{c}]")).unwrap_or_default()
+            );
+        }
+        for p in &payloads {
+            println!(
+                "  payload   {:<24} {:<7} {:>12} bytes  {} ({})",
+                p["name"].as_str().unwrap_or(""),
+                p["kind"].as_str().unwrap_or(""),
+                p["size"],
+                p["status"].as_str().unwrap_or(""),
+                checked.join("+")
+            );
+        }
+        println!("  checked at {} ({})", format_time(time), if a.at.is_some() { "--at" } else { "system clock" });
+    }
+    Ok(if accepted { 0 } else { EXIT_REJECTED })
+}

@@ -1,0 +1,420 @@
+//! The streaming package verifier: feed bytes in chunks of any size, learn
+//! the verdict from [`PackageVerifier::finish`] and nowhere else.
+//!
+//! Order of checks, in one pass over the package:
+//! 1. the envelope member's header and body (buffered: it is small);
+//! 2. the envelope: declared signers, signatures, chains, policy, device
+//!    fit — before a single payload byte is accepted;
+//! 3. each payload member: header regenerated and compared byte for byte,
+//!    data hashed in chunks and handed to the caller's sink, digests compared;
+//! 4. the end-of-archive blocks, then nothing.
+
+use otaseal_manifest::container::{
+    BLOCK, ENVELOPE_MEMBER, END_BLOCKS, MAX_ENVELOPE_SIZE, header_size, member_header,
+    padding_len,
+};
+use otaseal_manifest::{DigestSet, Manifest};
+
+use crate::digest::{ChunkDigester, DigestValue, PayloadHasher, SerialDigester};
+use crate::error::VerifyError;
+use crate::policy::{Policy, TrustStore};
+use crate::signatures::{EnvelopeVerdict, check_envelope};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    EnvelopeHeader,
+    EnvelopeBody,
+    EnvelopePadding,
+    PayloadHeader(usize),
+    PayloadData(usize),
+    PayloadPadding(usize),
+    EndBlocks,
+    Done,
+}
+
+struct CurrentPayload {
+    hasher: PayloadHasher,
+    expected: heapless::Vec<(otaseal_manifest::DigestAlg, DigestValue), 4>,
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// Per-signature outcomes and checked digest families.
+    pub verdict: EnvelopeVerdict,
+    /// The manifest's security version (store it as the new floor after install).
+    pub security_version: u64,
+    /// Total payload bytes checked.
+    pub payload_bytes: u64,
+}
+
+/// Streaming verifier over a caller-provided buffer (no heap).
+///
+/// The buffer holds the envelope and, after it, the `Sig_structure` of one
+/// signature at a time: size it at least twice the largest envelope you
+/// accept (signed packages of three suites with certificate chains are
+/// typically 10-40 KiB).
+pub struct PackageVerifier<'b, 'p, D: ChunkDigester = SerialDigester> {
+    buf: &'b mut [u8],
+    policy: Policy<'p>,
+    trust: TrustStore<'p>,
+    digester: D,
+    phase: Phase,
+    header: [u8; BLOCK],
+    header_fill: usize,
+    envelope_header: [u8; BLOCK],
+    envelope_len: usize,
+    envelope_fill: usize,
+    manifest_at: (usize, usize),
+    pad_left: usize,
+    end_seen: usize,
+    verdict: EnvelopeVerdict,
+    payload_count: usize,
+    mtime: u64,
+    chunk_log2: u8,
+    current: Option<CurrentPayload>,
+    payload_bytes: u64,
+    security_version: u64,
+    failed: Option<VerifyError>,
+}
+
+impl<'b, 'p> PackageVerifier<'b, 'p, SerialDigester> {
+    /// A verifier that hashes on the calling core.
+    pub fn new(buf: &'b mut [u8], policy: Policy<'p>, trust: TrustStore<'p>) -> Self {
+        PackageVerifier::with_digester(buf, policy, trust, SerialDigester)
+    }
+}
+
+impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
+    /// A verifier that hashes whole chunks through `digester` (hosts pass a
+    /// threaded one).
+    pub fn with_digester(
+        buf: &'b mut [u8],
+        policy: Policy<'p>,
+        trust: TrustStore<'p>,
+        digester: D,
+    ) -> Self {
+        PackageVerifier {
+            buf,
+            policy,
+            trust,
+            digester,
+            phase: Phase::EnvelopeHeader,
+            header: [0; BLOCK],
+            header_fill: 0,
+            envelope_header: [0; BLOCK],
+            envelope_len: 0,
+            envelope_fill: 0,
+            manifest_at: (0, 0),
+            pad_left: 0,
+            end_seen: 0,
+            verdict: EnvelopeVerdict::default(),
+            payload_count: 0,
+            mtime: 0,
+            chunk_log2: 0,
+            current: None,
+            payload_bytes: 0,
+            security_version: 0,
+            failed: None,
+        }
+    }
+
+    /// Feeds the next bytes of the package.
+    pub fn update(&mut self, data: &[u8]) -> Result<(), VerifyError> {
+        self.update_with(data, &mut |_, _| {})
+    }
+
+    /// Feeds the next bytes and hands every payload byte to `sink` as
+    /// `(payload index, bytes)` once the envelope has been verified. The
+    /// payload is not proven until [`Self::finish`] succeeds: write it to an
+    /// inactive slot and commit only then.
+    pub fn update_with(
+        &mut self,
+        data: &[u8],
+        sink: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), VerifyError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        match self.step_all(data, sink) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.failed = Some(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The verdict: success only when every member was complete and matched.
+    pub fn finish(self) -> Result<Verified, VerifyError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if self.phase != Phase::Done {
+            return Err(VerifyError::Truncated);
+        }
+        Ok(Verified {
+            verdict: self.verdict,
+            security_version: self.security_version,
+            payload_bytes: self.payload_bytes,
+        })
+    }
+
+    /// The verdict on signatures so far (complete once the envelope was read;
+    /// useful for reporting a rejection).
+    pub fn envelope_verdict(&self) -> &EnvelopeVerdict {
+        &self.verdict
+    }
+
+    /// The manifest, once the envelope has been verified.
+    pub fn manifest(&self) -> Option<Manifest<'_>> {
+        if matches!(
+            self.phase,
+            Phase::EnvelopeHeader | Phase::EnvelopeBody | Phase::EnvelopePadding
+        ) || self.manifest_at.1 == 0
+        {
+            return None;
+        }
+        let (start, end) = self.manifest_at;
+        Manifest::decode(self.buf.get(start..end)?).ok()
+    }
+
+    fn step_all(&mut self, mut data: &[u8], sink: &mut dyn FnMut(usize, &[u8])) -> Result<(), VerifyError> {
+        while !data.is_empty() {
+            let used = self.step(data, sink)?;
+            data = data.get(used..).unwrap_or(&[]);
+        }
+        Ok(())
+    }
+
+    /// Consumes a prefix of `data` within the current phase; returns its length.
+    fn step(&mut self, data: &[u8], sink: &mut dyn FnMut(usize, &[u8])) -> Result<usize, VerifyError> {
+        match self.phase {
+            Phase::EnvelopeHeader => {
+                let used = self.fill_header(data);
+                if self.header_fill == BLOCK {
+                    self.start_envelope()?;
+                }
+                Ok(used)
+            }
+            Phase::EnvelopeBody => {
+                let want = self.envelope_len - self.envelope_fill;
+                let take = want.min(data.len());
+                let dst = self
+                    .buf
+                    .get_mut(self.envelope_fill..self.envelope_fill + take)
+                    .ok_or(VerifyError::BufferTooSmall)?;
+                dst.copy_from_slice(data.get(..take).unwrap_or(&[]));
+                self.envelope_fill += take;
+                if self.envelope_fill == self.envelope_len {
+                    self.pad_left = padding_len(self.envelope_len as u64);
+                    self.phase = Phase::EnvelopePadding;
+                    if self.pad_left == 0 {
+                        self.verify_envelope()?;
+                    }
+                }
+                Ok(take)
+            }
+            Phase::EnvelopePadding => {
+                let used = self.zeros(data, VerifyError::Padding)?;
+                if self.pad_left == 0 {
+                    self.verify_envelope()?;
+                }
+                Ok(used)
+            }
+            Phase::PayloadHeader(i) => {
+                let used = self.fill_header(data);
+                if self.header_fill == BLOCK {
+                    self.start_payload(i)?;
+                }
+                Ok(used)
+            }
+            Phase::PayloadData(i) => self.payload_data(i, data, sink),
+            Phase::PayloadPadding(i) => {
+                let used = self.zeros(data, VerifyError::Padding)?;
+                if self.pad_left == 0 {
+                    self.next_member(i + 1);
+                }
+                Ok(used)
+            }
+            Phase::EndBlocks => {
+                let take = (END_BLOCKS * BLOCK - self.end_seen).min(data.len());
+                let chunk = data.get(..take).unwrap_or(&[]);
+                if let Some(pos) = chunk.iter().position(|b| *b != 0) {
+                    // Something in the first end block is an extra member.
+                    return Err(if self.end_seen + pos < BLOCK {
+                        VerifyError::HeaderMismatch {
+                            member: self.payload_count + 1,
+                        }
+                    } else {
+                        VerifyError::Padding
+                    });
+                }
+                self.end_seen += take;
+                if self.end_seen == END_BLOCKS * BLOCK {
+                    self.phase = Phase::Done;
+                }
+                Ok(take)
+            }
+            Phase::Done => Err(VerifyError::TrailingData),
+        }
+    }
+
+    fn fill_header(&mut self, data: &[u8]) -> usize {
+        let take = (BLOCK - self.header_fill).min(data.len());
+        if let (Some(dst), Some(src)) = (
+            self.header.get_mut(self.header_fill..self.header_fill + take),
+            data.get(..take),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        self.header_fill += take;
+        take
+    }
+
+    /// Consumes expected zero bytes (padding); any other byte is `err`.
+    fn zeros(&mut self, data: &[u8], err: VerifyError) -> Result<usize, VerifyError> {
+        let take = self.pad_left.min(data.len());
+        if data.get(..take).unwrap_or(&[]).iter().any(|b| *b != 0) {
+            return Err(err);
+        }
+        self.pad_left -= take;
+        Ok(take)
+    }
+
+    fn start_envelope(&mut self) -> Result<(), VerifyError> {
+        self.header_fill = 0;
+        let name = ENVELOPE_MEMBER.as_bytes();
+        if self.header.get(..name.len()) != Some(name) || self.header.get(name.len()) != Some(&0) {
+            return Err(VerifyError::NotAPackage);
+        }
+        let size = header_size(&self.header).map_err(|_| VerifyError::NotAPackage)?;
+        // Half the buffer for the envelope, the rest for a Sig_structure.
+        if size > MAX_ENVELOPE_SIZE || size == 0 || size > (self.buf.len() / 2) as u64 {
+            return Err(VerifyError::EnvelopeTooLarge { size });
+        }
+        self.envelope_len = size as usize;
+        self.envelope_header = self.header;
+        self.phase = Phase::EnvelopeBody;
+        Ok(())
+    }
+
+    fn verify_envelope(&mut self) -> Result<(), VerifyError> {
+        let (envelope, scratch) = self.buf.split_at_mut(self.envelope_len);
+        let envelope: &[u8] = envelope;
+        let (manifest, manifest_bytes) =
+            check_envelope(envelope, scratch, &self.policy, &self.trust, &mut self.verdict)?;
+        // The envelope header was read before the manifest said which mtime
+        // the signer wrote; compare it now, before any payload byte.
+        let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, manifest.created)
+            .map_err(|_| VerifyError::HeaderMismatch { member: 0 })?;
+        if expected != self.envelope_header {
+            return Err(VerifyError::HeaderMismatch { member: 0 });
+        }
+        // The manifest bytes borrow from the envelope: remember their span.
+        let start = (manifest_bytes.as_ptr() as usize)
+            .checked_sub(envelope.as_ptr() as usize)
+            .ok_or(VerifyError::BufferTooSmall)?;
+        self.manifest_at = (start, start + manifest_bytes.len());
+        self.payload_count = manifest.payloads.len();
+        self.mtime = manifest.created;
+        self.chunk_log2 = manifest.chunk_log2;
+        self.security_version = manifest.security_version;
+        drop(manifest);
+        self.next_member(0);
+        Ok(())
+    }
+
+    fn next_member(&mut self, index: usize) {
+        self.header_fill = 0;
+        self.phase = if index < self.payload_count {
+            Phase::PayloadHeader(index)
+        } else {
+            Phase::EndBlocks
+        };
+    }
+
+    fn start_payload(&mut self, index: usize) -> Result<(), VerifyError> {
+        self.header_fill = 0;
+        let mismatch = VerifyError::HeaderMismatch { member: index + 1 };
+        let (start, end) = self.manifest_at;
+        let bytes = self.buf.get(start..end).ok_or(VerifyError::BufferTooSmall)?;
+        let manifest = Manifest::decode(bytes)?;
+        let payload = manifest.payloads.get(index).ok_or(mismatch)?;
+        let expected = member_header(payload.name, payload.size, self.mtime).map_err(|_| mismatch)?;
+        if expected != self.header {
+            return Err(mismatch);
+        }
+        let mut families = DigestSet::EMPTY;
+        let mut expected_roots = heapless::Vec::new();
+        for d in payload.digests.iter().filter(|d| self.verdict.digests.contains(d.alg)) {
+            families = families.with(d.alg);
+            let _ = expected_roots.push((d.alg, DigestValue::from_slice(d.root)));
+        }
+        if families.is_empty() {
+            // Unreachable after policy selection; fail closed regardless.
+            return Err(VerifyError::DigestUnavailable {
+                payload: index,
+                alg: otaseal_manifest::DigestAlg::Sha256,
+            });
+        }
+        let size = payload.size;
+        drop(manifest);
+        self.current = Some(CurrentPayload {
+            hasher: PayloadHasher::new(families, size, self.chunk_log2),
+            expected: expected_roots,
+        });
+        self.phase = Phase::PayloadData(index);
+        if size == 0 {
+            self.end_payload(index)?;
+        }
+        Ok(())
+    }
+
+    fn payload_data(
+        &mut self,
+        index: usize,
+        data: &[u8],
+        sink: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<usize, VerifyError> {
+        let current = self.current.as_mut().ok_or(VerifyError::Truncated)?;
+        let take = usize::try_from(current.hasher.remaining())
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let chunk = data.get(..take).unwrap_or(&[]);
+        current.hasher.update(chunk, &self.digester);
+        sink(index, chunk);
+        self.payload_bytes += take as u64;
+        if current.hasher.remaining() == 0 {
+            self.end_payload(index)?;
+        }
+        Ok(take)
+    }
+
+    fn end_payload(&mut self, index: usize) -> Result<(), VerifyError> {
+        let current = self.current.take().ok_or(VerifyError::Truncated)?;
+        let size = current.hasher.remaining();
+        let roots = current.hasher.finish().ok_or(VerifyError::Truncated)?;
+        for (alg, value) in &roots {
+            let expected = current.expected.iter().find(|(a, _)| a == alg).map(|(_, v)| v);
+            if expected != Some(value) {
+                return Err(VerifyError::DigestMismatch {
+                    payload: index,
+                    alg: *alg,
+                });
+            }
+        }
+        debug_assert_eq!(size, 0);
+        let (start, end) = self.manifest_at;
+        let bytes = self.buf.get(start..end).ok_or(VerifyError::BufferTooSmall)?;
+        let manifest = Manifest::decode(bytes)?;
+        let payload_size = manifest.payloads.get(index).map(|p| p.size).unwrap_or(0);
+        drop(manifest);
+        self.pad_left = padding_len(payload_size);
+        self.phase = Phase::PayloadPadding(index);
+        if self.pad_left == 0 {
+            self.next_member(index + 1);
+        }
+        Ok(())
+    }
+}
