@@ -38,8 +38,15 @@ pub fn run(a: DemoArgs) -> CliResult {
     let dir = a.dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("otaseal-demo-{}", std::process::id()))
     });
-    if dir.exists() && fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(CliError(format!("{} exists and is not empty", dir.display())));
+    if dir.exists()
+        && fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(CliError(format!(
+            "{} exists and is not empty",
+            dir.display()
+        )));
     }
     fs::create_dir_all(&dir)?;
     println!("otaseal demo in {}", dir.display());
@@ -58,10 +65,29 @@ pub fn run(a: DemoArgs) -> CliResult {
     let pki = dir.join("pki");
     let pkg = dir.join("demo.ota");
 
-    step("pki", vec!["pki".into(), "init".into(), "--dir".into(), s(&pki), "--suites".into(), "ecdsa-p256,sm2,ml-dsa-65".into()])?;
+    step(
+        "pki",
+        vec![
+            "pki".into(),
+            "init".into(),
+            "--dir".into(),
+            s(&pki),
+            "--suites".into(),
+            "ecdsa-p256,sm2,ml-dsa-65".into(),
+        ],
+    )?;
     let mut sign: Vec<String> = [
-        "sign", "--out", &s(&pkg), "--product", "acme.router-x1", "--version", "1.2.0",
-        "--security-version", "12", "--hw-compat", "acme-rev-a,acme-rev-b",
+        "sign",
+        "--out",
+        &s(&pkg),
+        "--product",
+        "acme.router-x1",
+        "--version",
+        "1.2.0",
+        "--security-version",
+        "12",
+        "--hw-compat",
+        "acme-rev-a,acme-rev-b",
     ]
     .iter()
     .map(|w| w.to_string())
@@ -83,7 +109,17 @@ pub fn run(a: DemoArgs) -> CliResult {
         w.extend(extra.iter().map(|x| x.to_string()));
         w
     };
-    let code = step("verify", verify(&["--require", "ecdsa-p256+sm2+ml-dsa-65", "--hw-id", "acme-rev-a", "--min-security-version", "10"]))?;
+    let code = step(
+        "verify",
+        verify(&[
+            "--require",
+            "ecdsa-p256+sm2+ml-dsa-65",
+            "--hw-id",
+            "acme-rev-a",
+            "--min-security-version",
+            "10",
+        ]),
+    )?;
     if code != 0 {
         return Ok(code);
     }
@@ -103,7 +139,11 @@ pub fn run(a: DemoArgs) -> CliResult {
     let rejected = step("tampered", w)?;
     println!(
         "\ndemo done: the package verified, and the tampered copy was {} (exit {rejected}).",
-        if rejected == 1 { "rejected" } else { "NOT rejected" }
+        if rejected == 1 {
+            "rejected"
+        } else {
+            "NOT rejected"
+        }
     );
     Ok(if rejected == 1 { 0 } else { 1 })
 }
@@ -125,14 +165,19 @@ fn sample_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 /// rootfs archive.
 fn generate_samples(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     fs::create_dir_all(dir)?;
-    let image: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let image: Vec<u8> = (0..256 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     let bin = dir.join("firmware.bin");
     fs::write(&bin, &image)?;
     let tgz = dir.join("rootfs.tar.gz");
     let file = fs::File::create(&tgz)?;
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
-    for (name, body) in [("etc/os-release", &b"NAME=acme\n"[..]), ("usr/bin/app", &image[..4096])] {
+    for (name, body) in [
+        ("etc/os-release", &b"NAME=acme\n"[..]),
+        ("usr/bin/app", &image[..4096]),
+    ] {
         let mut h = tar::Header::new_ustar();
         h.set_size(body.len() as u64);
         h.set_mode(0o644);

@@ -43,7 +43,11 @@ pub fn read_envelope(path: &Path) -> Result<Result<Vec<u8>, String>, CliError> {
     }
     let size = match header_size(&header) {
         Ok(s) if s > 0 && s <= MAX_ENVELOPE_SIZE => s,
-        Ok(s) => return Ok(Err(format!("envelope size {s} outside 1..={MAX_ENVELOPE_SIZE}"))),
+        Ok(s) => {
+            return Ok(Err(format!(
+                "envelope size {s} outside 1..={MAX_ENVELOPE_SIZE}"
+            )));
+        }
         Err(e) => return Ok(Err(e.to_string())),
     };
     let mut env = vec![0u8; size as usize];
@@ -157,9 +161,16 @@ pub fn run(a: InspectArgs) -> CliResult {
         );
         return Ok(0);
     }
-    println!("{} ({}, NOT verified: use `otaseal verify`)", a.package.display(), human_size(size));
+    println!(
+        "{} ({}, NOT verified: use `otaseal verify`)",
+        a.package.display(),
+        human_size(size)
+    );
     println!("  product          {}", manifest.product);
-    println!("  version          {} (security version {})", manifest.version, manifest.security_version);
+    println!(
+        "  version          {} (security version {})",
+        manifest.version, manifest.security_version
+    );
     println!("  hardware         {}", manifest.hw_compat.join(", "));
     println!("  created          {}", format_time(manifest.created));
     if let Some(x) = manifest.expires {
@@ -206,7 +217,10 @@ fn malformed(a: &InspectArgs, why: &str) -> CliResult {
     if a.json {
         println!("{}", json!({"package": a.package, "error": why}));
     } else {
-        eprintln!("otaseal: {}: not a readable otaseal package: {why}", a.package.display());
+        eprintln!(
+            "otaseal: {}: not a readable otaseal package: {why}",
+            a.package.display()
+        );
     }
     Ok(EXIT_REJECTED)
 }

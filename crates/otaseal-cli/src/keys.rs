@@ -17,7 +17,8 @@ pub const SUITE_NAMES: &str =
 
 /// Parses a suite name with a helpful error.
 pub fn parse_suite(name: &str) -> Result<Suite, String> {
-    Suite::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}; use one of {SUITE_NAMES}"))
+    Suite::from_name(name)
+        .ok_or_else(|| format!("unknown algorithm {name:?}; use one of {SUITE_NAMES}"))
 }
 
 #[derive(Args)]
@@ -73,7 +74,11 @@ pub fn keygen(a: KeygenArgs) -> CliResult {
             json!({"alg": a.alg.name(), "private_key": a.out, "public_key": public, "kid": kid})
         );
     } else {
-        println!("{} key written to {} (mode 0600)", a.alg.name(), a.out.display());
+        println!(
+            "{} key written to {} (mode 0600)",
+            a.alg.name(),
+            a.out.display()
+        );
         println!("public key written to {}", public.display());
         println!("key id (SHA-256 of SubjectPublicKeyInfo): {kid}");
     }
@@ -125,7 +130,10 @@ pub fn pki_init(a: PkiInitArgs) -> CliResult {
             json!({"dir": pki.dir, "roots": pki.roots_pem, "tsa_roots": pki.tsa_roots_pem, "suites": list})
         );
     } else {
-        println!("development PKI written to {} (THROWAWAY keys: never ship them)", pki.dir.display());
+        println!(
+            "development PKI written to {} (THROWAWAY keys: never ship them)",
+            pki.dir.display()
+        );
         for s in &pki.suites {
             println!(
                 "  {:<13} --signer key={},cert={}",

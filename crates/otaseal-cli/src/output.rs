@@ -16,8 +16,7 @@ pub fn parse_time(text: &str) -> Result<u64, CliError> {
             "invalid time {text:?}: {e} (expected RFC 3339, e.g. 2027-01-31T12:00:00Z)"
         ))
     })?;
-    u64::try_from(t.unix_timestamp())
-        .map_err(|_| CliError(format!("time {text:?} is before 1970")))
+    u64::try_from(t.unix_timestamp()).map_err(|_| CliError(format!("time {text:?} is before 1970")))
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.

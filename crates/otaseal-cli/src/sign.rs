@@ -121,11 +121,18 @@ pub fn run(a: SignArgs) -> CliResult {
     spec.expires = a.expires.as_deref().map(parse_time).transpose()?;
     spec.chunk_log2 = a.chunk_log2;
     for d in &a.digest {
-        let alg = DigestAlg::from_name(d)
-            .ok_or_else(|| CliError(format!("unknown digest {d:?}; use sha-256, sha-384, sha-512 or sm3")))?;
+        let alg = DigestAlg::from_name(d).ok_or_else(|| {
+            CliError(format!(
+                "unknown digest {d:?}; use sha-256, sha-384, sha-512 or sm3"
+            ))
+        })?;
         spec.extra_digests = spec.extra_digests.with(alg);
     }
-    let mut payloads: Vec<PayloadInput> = a.payloads.iter().map(|p| PayloadInput::from_path(p)).collect();
+    let mut payloads: Vec<PayloadInput> = a
+        .payloads
+        .iter()
+        .map(|p| PayloadInput::from_path(p))
+        .collect();
     for t in &a.targets {
         let (name, hint) = t
             .split_once('=')
@@ -148,7 +155,8 @@ pub fn run(a: SignArgs) -> CliResult {
     let mut bar = Bar::new(a.json);
     let summary = package::build_package(&spec, &inputs, &a.out, a.force, &mut bar)?;
 
-    let families: DigestSet = package::digest_families(loaded.iter().map(|l| l.key.suite()), spec.extra_digests);
+    let families: DigestSet =
+        package::digest_families(loaded.iter().map(|l| l.key.suite()), spec.extra_digests);
     if a.json {
         let payloads: Vec<_> = summary
             .payloads
@@ -194,7 +202,12 @@ pub fn run(a: SignArgs) -> CliResult {
             );
         }
         for p in &summary.payloads {
-            println!("  payload {} ({}, {})", p.input.name, p.kind.name(), human_size(p.size));
+            println!(
+                "  payload {} ({}, {})",
+                p.input.name,
+                p.kind.name(),
+                human_size(p.size)
+            );
         }
     }
     Ok(0)

@@ -69,6 +69,7 @@ struct Outcome {
     result: Result<otaseal_verify::Verified, VerifyError>,
     statuses: Vec<(SignatureStatus, Option<VerifyError>)>,
     digests: DigestSet,
+    payloads_matched: usize,
 }
 
 pub fn run(a: VerifyArgs) -> CliResult {
@@ -92,7 +93,9 @@ pub fn run(a: VerifyArgs) -> CliResult {
     let mut anchors: Vec<TrustAnchor<'_>> = Vec::new();
     for cert in &root_certs {
         let anchor = webpki::anchor_from_trusted_cert(cert).map_err(|e| {
-            CliError(format!("a --trust certificate cannot be a trust anchor: {e}"))
+            CliError(format!(
+                "a --trust certificate cannot be a trust anchor: {e}"
+            ))
         })?;
         anchors.push(anchor);
     }
@@ -152,12 +155,17 @@ pub fn run(a: VerifyArgs) -> CliResult {
     report(&a, time, outcome)
 }
 
-fn verify_file(a: &VerifyArgs, policy: Policy<'_>, trust: TrustStore<'_>) -> Result<Outcome, CliError> {
+fn verify_file(
+    a: &VerifyArgs,
+    policy: Policy<'_>,
+    trust: TrustStore<'_>,
+) -> Result<Outcome, CliError> {
     let mut file =
         File::open(&a.package).map_err(|e| CliError(format!("{}: {e}", a.package.display())))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut buf = vec![0u8; a.max_envelope.saturating_mul(2).max(4096)];
-    let mut v = PackageVerifier::with_digester(&mut buf, policy, trust, ThreadedDigester::per_core());
+    let mut v =
+        PackageVerifier::with_digester(&mut buf, policy, trust, ThreadedDigester::per_core());
     let mut block = vec![0u8; 8 << 20];
     let mut bar = Bar::new(a.json);
     bar.start("verifying", total);
@@ -183,6 +191,7 @@ fn verify_file(a: &VerifyArgs, policy: Policy<'_>, trust: TrustStore<'_>) -> Res
         .map(|r| (r.status, r.reason))
         .collect();
     let digests = verdict.digests;
+    let payloads_matched = v.payloads_matched();
     let result = match failed {
         Some(e) => Err(e),
         None => v.finish(),
@@ -191,13 +200,18 @@ fn verify_file(a: &VerifyArgs, policy: Policy<'_>, trust: TrustStore<'_>) -> Res
         result,
         statuses,
         digests,
+        payloads_matched,
     })
 }
 
 fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
     let envelope_bytes = read_envelope(&a.package)?.ok();
-    let envelope = envelope_bytes.as_deref().and_then(|b| Envelope::decode(b).ok());
-    let manifest = envelope.as_ref().and_then(|e| Manifest::decode(e.manifest).ok());
+    let envelope = envelope_bytes
+        .as_deref()
+        .and_then(|b| Envelope::decode(b).ok());
+    let manifest = envelope
+        .as_ref()
+        .and_then(|e| Manifest::decode(e.manifest).ok());
     let accepted = o.result.is_ok();
     let (code, reason) = match &o.result {
         Ok(_) => ("ok".to_string(), "package verified".to_string()),
@@ -232,8 +246,12 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
     let payload_status = |index: usize| -> &'static str {
         match &o.result {
             Ok(_) => "ok",
-            Err(VerifyError::DigestMismatch { payload, .. }) if *payload == index => "digest-mismatch",
-            Err(_) => "not-accepted",
+            Err(VerifyError::DigestMismatch { payload, .. }) if *payload == index => {
+                "digest-mismatch"
+            }
+            // Matched, but the package as a whole is rejected.
+            Err(_) if index < o.payloads_matched => "matched",
+            Err(_) => "not-checked",
         }
     };
     let payloads: Vec<Value> = manifest
@@ -280,7 +298,9 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 m.version,
                 m.security_version,
                 format_time(m.created),
-                m.expires.map(|x| format!(", expires {}", format_time(x))).unwrap_or_default()
+                m.expires
+                    .map(|x| format!(", expires {}", format_time(x)))
+                    .unwrap_or_default()
             );
         }
         for s in &signatures {
@@ -289,7 +309,10 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 s["suite"].as_str().unwrap_or(""),
                 s["status"].as_str().unwrap_or(""),
                 s["signer"].as_str().unwrap_or(""),
-                s["code"].as_str().map(|c| format!(" [{c}]")).unwrap_or_default()
+                s["code"]
+                    .as_str()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default()
             );
         }
         for p in &payloads {
@@ -302,7 +325,15 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 checked.join("+")
             );
         }
-        println!("  checked at {} ({})", format_time(time), if a.at.is_some() { "--at" } else { "system clock" });
+        println!(
+            "  checked at {} ({})",
+            format_time(time),
+            if a.at.is_some() {
+                "--at"
+            } else {
+                "system clock"
+            }
+        );
     }
     Ok(if accepted { 0 } else { EXIT_REJECTED })
 }

@@ -14,12 +14,12 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use otaseal_manifest::container::{BLOCK, ENVELOPE_MEMBER, END_BLOCKS, member_header, padding_len};
+use otaseal_manifest::container::{BLOCK, END_BLOCKS, ENVELOPE_MEMBER, member_header, padding_len};
 use otaseal_manifest::envelope::{Sign1Parts, encode_envelope, encode_protected, sig_structure};
 use otaseal_manifest::manifest::{DEFAULT_CHUNK_LOG2, MAX_PAYLOADS, MAX_SIGNERS};
 use otaseal_manifest::{
-    DigestAlg, DigestSet, Manifest, ManifestError, Payload, PayloadDigest, PayloadKind,
-    SignerDecl, Suite,
+    DigestAlg, DigestSet, Manifest, ManifestError, Payload, PayloadDigest, PayloadKind, SignerDecl,
+    Suite,
 };
 use otaseal_verify::digest::{ChunkDigester, DigestValue, PayloadHasher, ThreadedDigester};
 
@@ -107,7 +107,12 @@ pub struct PackageSpec {
 
 impl PackageSpec {
     /// A spec with the default chunk size and creation time now.
-    pub fn new(product: &str, version: &str, security_version: u64, hw_compat: Vec<String>) -> Self {
+    pub fn new(
+        product: &str,
+        version: &str,
+        security_version: u64,
+        hw_compat: Vec<String>,
+    ) -> Self {
         PackageSpec {
             product: product.into(),
             version: version.into(),

@@ -399,7 +399,11 @@ mod tests {
                 }
                 let roots = h.finish().unwrap();
                 for (alg, value) in roots {
-                    assert_eq!(value, reference_root(alg, payload, 12), "{alg:?} {len} {step}");
+                    assert_eq!(
+                        value,
+                        reference_root(alg, payload, 12),
+                        "{alg:?} {len} {step}"
+                    );
                 }
             }
         }

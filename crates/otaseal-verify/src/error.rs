@@ -156,7 +156,10 @@ impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             VerifyError::NotAPackage => {
-                write!(f, "not an otaseal package: the first member is not the envelope")
+                write!(
+                    f,
+                    "not an otaseal package: the first member is not the envelope"
+                )
             }
             VerifyError::HeaderMismatch { member } => write!(
                 f,
@@ -184,10 +187,16 @@ impl fmt::Display for VerifyError {
                 write!(f, "signature {index} does not verify over the manifest")
             }
             VerifyError::AlgorithmKeyMismatch { index } => {
-                write!(f, "signature {index}: algorithm does not match the signer's key")
+                write!(
+                    f,
+                    "signature {index}: algorithm does not match the signer's key"
+                )
             }
             VerifyError::KeyIdMismatch { index } => {
-                write!(f, "signature {index}: key id does not match the certificate's key")
+                write!(
+                    f,
+                    "signature {index}: key id does not match the certificate's key"
+                )
             }
             VerifyError::CertificateMalformed { index } => {
                 write!(f, "signature {index}: certificate or key is malformed")
@@ -197,7 +206,10 @@ impl fmt::Display for VerifyError {
                 write!(f, "signature {index}: signer key is not trusted")
             }
             VerifyError::NoSupportedSuite => {
-                write!(f, "no declared signature suite is supported by this verifier")
+                write!(
+                    f,
+                    "no declared signature suite is supported by this verifier"
+                )
             }
             VerifyError::PolicyUnsatisfied { suite } => write!(
                 f,

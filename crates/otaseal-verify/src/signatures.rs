@@ -281,13 +281,18 @@ fn apply_requirement(policy: &Policy<'_>, verdict: &EnvelopeVerdict) -> Result<(
             Ok(())
         }
         Requirement::AnyOf(sets) => {
-            if sets.iter().any(|set| !set.is_empty() && verdict.valid.contains_all(*set)) {
+            if sets
+                .iter()
+                .any(|set| !set.is_empty() && verdict.valid.contains_all(*set))
+            {
                 return Ok(());
             }
             // Report the first unmet suite of the first alternative.
             let first = sets.first().copied().unwrap_or_default();
             match first.iter().find(|s| !verdict.valid.contains(*s)) {
-                Some(suite) => Err(reason_for(suite).unwrap_or(VerifyError::PolicyUnsatisfied { suite })),
+                Some(suite) => {
+                    Err(reason_for(suite).unwrap_or(VerifyError::PolicyUnsatisfied { suite }))
+                }
                 None => Err(VerifyError::NoSupportedSuite),
             }
         }

@@ -10,8 +10,7 @@
 //! 4. the end-of-archive blocks, then nothing.
 
 use otaseal_manifest::container::{
-    BLOCK, ENVELOPE_MEMBER, END_BLOCKS, MAX_ENVELOPE_SIZE, header_size, member_header,
-    padding_len,
+    BLOCK, END_BLOCKS, ENVELOPE_MEMBER, MAX_ENVELOPE_SIZE, header_size, member_header, padding_len,
 };
 use otaseal_manifest::{DigestSet, Manifest};
 
@@ -74,6 +73,7 @@ pub struct PackageVerifier<'b, 'p, D: ChunkDigester = SerialDigester> {
     chunk_log2: u8,
     current: Option<CurrentPayload>,
     payload_bytes: u64,
+    payloads_matched: usize,
     security_version: u64,
     failed: Option<VerifyError>,
 }
@@ -114,6 +114,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             chunk_log2: 0,
             current: None,
             payload_bytes: 0,
+            payloads_matched: 0,
             security_version: 0,
             failed: None,
         }
@@ -166,6 +167,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         &self.verdict
     }
 
+    /// How many payloads, in order, have been read in full with matching
+    /// digests so far (for progress and reporting, not a verdict).
+    pub fn payloads_matched(&self) -> usize {
+        self.payloads_matched
+    }
+
     /// The manifest, once the envelope has been verified.
     pub fn manifest(&self) -> Option<Manifest<'_>> {
         if matches!(
@@ -179,7 +186,11 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         Manifest::decode(self.buf.get(start..end)?).ok()
     }
 
-    fn step_all(&mut self, mut data: &[u8], sink: &mut dyn FnMut(usize, &[u8])) -> Result<(), VerifyError> {
+    fn step_all(
+        &mut self,
+        mut data: &[u8],
+        sink: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), VerifyError> {
         while !data.is_empty() {
             let used = self.step(data, sink)?;
             data = data.get(used..).unwrap_or(&[]);
@@ -188,7 +199,11 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     }
 
     /// Consumes a prefix of `data` within the current phase; returns its length.
-    fn step(&mut self, data: &[u8], sink: &mut dyn FnMut(usize, &[u8])) -> Result<usize, VerifyError> {
+    fn step(
+        &mut self,
+        data: &[u8],
+        sink: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<usize, VerifyError> {
         match self.phase {
             Phase::EnvelopeHeader => {
                 let used = self.fill_header(data);
@@ -263,7 +278,8 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     fn fill_header(&mut self, data: &[u8]) -> usize {
         let take = (BLOCK - self.header_fill).min(data.len());
         if let (Some(dst), Some(src)) = (
-            self.header.get_mut(self.header_fill..self.header_fill + take),
+            self.header
+                .get_mut(self.header_fill..self.header_fill + take),
             data.get(..take),
         ) {
             dst.copy_from_slice(src);
@@ -302,8 +318,13 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     fn verify_envelope(&mut self) -> Result<(), VerifyError> {
         let (envelope, scratch) = self.buf.split_at_mut(self.envelope_len);
         let envelope: &[u8] = envelope;
-        let (manifest, manifest_bytes) =
-            check_envelope(envelope, scratch, &self.policy, &self.trust, &mut self.verdict)?;
+        let (manifest, manifest_bytes) = check_envelope(
+            envelope,
+            scratch,
+            &self.policy,
+            &self.trust,
+            &mut self.verdict,
+        )?;
         // The envelope header was read before the manifest said which mtime
         // the signer wrote; compare it now, before any payload byte.
         let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, manifest.created)
@@ -338,16 +359,24 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         self.header_fill = 0;
         let mismatch = VerifyError::HeaderMismatch { member: index + 1 };
         let (start, end) = self.manifest_at;
-        let bytes = self.buf.get(start..end).ok_or(VerifyError::BufferTooSmall)?;
+        let bytes = self
+            .buf
+            .get(start..end)
+            .ok_or(VerifyError::BufferTooSmall)?;
         let manifest = Manifest::decode(bytes)?;
         let payload = manifest.payloads.get(index).ok_or(mismatch)?;
-        let expected = member_header(payload.name, payload.size, self.mtime).map_err(|_| mismatch)?;
+        let expected =
+            member_header(payload.name, payload.size, self.mtime).map_err(|_| mismatch)?;
         if expected != self.header {
             return Err(mismatch);
         }
         let mut families = DigestSet::EMPTY;
         let mut expected_roots = heapless::Vec::new();
-        for d in payload.digests.iter().filter(|d| self.verdict.digests.contains(d.alg)) {
+        for d in payload
+            .digests
+            .iter()
+            .filter(|d| self.verdict.digests.contains(d.alg))
+        {
             families = families.with(d.alg);
             let _ = expected_roots.push((d.alg, DigestValue::from_slice(d.root)));
         }
@@ -396,7 +425,11 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         let size = current.hasher.remaining();
         let roots = current.hasher.finish().ok_or(VerifyError::Truncated)?;
         for (alg, value) in &roots {
-            let expected = current.expected.iter().find(|(a, _)| a == alg).map(|(_, v)| v);
+            let expected = current
+                .expected
+                .iter()
+                .find(|(a, _)| a == alg)
+                .map(|(_, v)| v);
             if expected != Some(value) {
                 return Err(VerifyError::DigestMismatch {
                     payload: index,
@@ -405,8 +438,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             }
         }
         debug_assert_eq!(size, 0);
+        self.payloads_matched = index + 1;
         let (start, end) = self.manifest_at;
-        let bytes = self.buf.get(start..end).ok_or(VerifyError::BufferTooSmall)?;
+        let bytes = self
+            .buf
+            .get(start..end)
+            .ok_or(VerifyError::BufferTooSmall)?;
         let manifest = Manifest::decode(bytes)?;
         let payload_size = manifest.payloads.get(index).map(|p| p.size).unwrap_or(0);
         drop(manifest);
