@@ -108,6 +108,19 @@ impl Suite {
         }
     }
 
+    /// Length of a COSE signature of this suite: every suite has a fixed
+    /// length, so a signer can lay out a package before it signs.
+    pub const fn signature_len(self) -> usize {
+        match self {
+            Suite::EcdsaP256 | Suite::Ed25519 | Suite::Sm2 => 64,
+            Suite::EcdsaP384 => 96,
+            Suite::RsaPss3072 => 384,
+            Suite::MlDsa44 => 2420,
+            Suite::MlDsa65 => 3309,
+            Suite::MlDsa87 => 4627,
+        }
+    }
+
     /// Bit for this suite in a [`SuiteSet`].
     pub const fn bit(self) -> u16 {
         1 << (self as u16)

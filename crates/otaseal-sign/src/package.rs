@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -21,7 +21,7 @@ use otaseal_manifest::{
     DigestAlg, DigestSet, Manifest, ManifestError, Payload, PayloadDigest, PayloadKind, SignerDecl,
     Suite,
 };
-use otaseal_verify::digest::{ChunkDigester, DigestValue, PayloadHasher, ThreadedDigester};
+use otaseal_verify::digest::{DigestValue, PayloadHasher, ThreadedDigester};
 
 use crate::archive::{self, ArchiveError};
 use crate::keys::{KeyError, SigningKey};
@@ -269,7 +269,6 @@ pub struct HashedPayload {
     pub size: u64,
     /// Root digests.
     pub digests: Vec<(DigestAlg, DigestValue)>,
-    modified: Option<SystemTime>,
 }
 
 /// Result of a signing run.
@@ -283,54 +282,6 @@ pub struct PackageSummary {
     pub envelope_size: usize,
     /// The payloads with their digests.
     pub payloads: Vec<HashedPayload>,
-}
-
-/// Hashes one payload file in `algs` with chunks spread over `digester`.
-pub fn hash_payload(
-    input: &PayloadInput,
-    algs: DigestSet,
-    chunk_log2: u8,
-    digester: &dyn ChunkDigester,
-    progress: &mut dyn Progress,
-) -> Result<HashedPayload, SignError> {
-    let path = &input.path;
-    let kind = archive::detect_kind(path)?;
-    archive::inspect(path, kind)?;
-    let mut file = File::open(path).map_err(io_err(path))?;
-    let meta = file.metadata().map_err(io_err(path))?;
-    if !meta.is_file() {
-        return Err(SignError::Io {
-            path: path.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-        });
-    }
-    let size = meta.len();
-    let mut hasher = PayloadHasher::new(algs, size, chunk_log2);
-    // Several chunks per read so the digester has work for every core.
-    let mut buf = vec![0u8; (4usize << chunk_log2).clamp(1 << 20, 8 << 20)];
-    progress.start(&format!("hashing {}", input.name), size);
-    loop {
-        let n = read_full(&mut file, &mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        if n as u64 > hasher.remaining() {
-            return Err(SignError::PayloadChanged(path.clone()));
-        }
-        hasher.update(&buf[..n], digester);
-        progress.advance(n as u64);
-    }
-    progress.finish();
-    let roots = hasher
-        .finish()
-        .ok_or_else(|| SignError::PayloadChanged(path.clone()))?;
-    Ok(HashedPayload {
-        input: input.clone(),
-        kind,
-        size,
-        digests: roots.into_iter().collect(),
-        modified: meta.modified().ok(),
-    })
 }
 
 /// Reads until `buf` is full or the file ends.
@@ -358,12 +309,9 @@ pub fn digest_families(suites: impl Iterator<Item = Suite>, extra: DigestSet) ->
     DigestSet(set.0 | extra.0)
 }
 
-/// Builds the manifest and envelope for hashed payloads and signs it.
-pub fn sign_envelope(
-    spec: &PackageSpec,
-    payloads: &[HashedPayload],
-    signers: &[SignerInput<'_>],
-) -> Result<(Vec<u8>, Vec<u8>), SignError> {
+/// Checks the signers: 1 to 8, distinct keys, each certificate holding its
+/// signer's key. Returns the key ids.
+fn check_signers(signers: &[SignerInput<'_>]) -> Result<Vec<[u8; 32]>, SignError> {
     if signers.is_empty() || signers.len() > MAX_SIGNERS {
         return Err(SignError::Count("a package needs 1 to 8 signers"));
     }
@@ -377,16 +325,39 @@ pub fn sign_envelope(
                 return Err(SignError::CertificateKeyMismatch { signer: i });
             }
         }
-        let kid: [u8; 32] = otaseal_verify::digest::hash(DigestAlg::Sha256, &spki)
-            .as_bytes()
-            .try_into()
-            .unwrap_or([0; 32]);
+        let mut kid = [0u8; 32];
+        kid.copy_from_slice(otaseal_verify::digest::hash(DigestAlg::Sha256, &spki).as_bytes());
         if kids.contains(&kid) {
             return Err(SignError::DuplicateSigner { signer: i });
         }
         kids.push(kid);
     }
+    Ok(kids)
+}
 
+/// The protected header of each signer (it does not depend on the payloads).
+fn protected_headers(signers: &[SignerInput<'_>]) -> Result<Vec<Vec<u8>>, SignError> {
+    let kids = check_signers(signers)?;
+    Ok(signers
+        .iter()
+        .zip(&kids)
+        .map(|(s, kid)| {
+            let chain: Vec<&[u8]> = s.chain.iter().map(Vec::as_slice).collect();
+            encode_protected(s.signer.suite().cose_alg(), kid, &chain)
+        })
+        .collect())
+}
+
+/// Builds, validates and encodes the manifest.
+fn encode_manifest(
+    spec: &PackageSpec,
+    payloads: &[HashedPayload],
+    signers: &[SignerInput<'_>],
+) -> Result<Vec<u8>, SignError> {
+    let kids = check_signers(signers)?;
+    if payloads.is_empty() || payloads.len() > MAX_PAYLOADS {
+        return Err(SignError::Count("a package needs 1 to 16 payloads"));
+    }
     let mut manifest = Manifest {
         product: &spec.product,
         hw_compat: heapless::Vec::new(),
@@ -405,13 +376,11 @@ pub fn sign_envelope(
             .map_err(|_| ManifestError::Limit("more than 16 hardware ids"))?;
     }
     for (s, kid) in signers.iter().zip(&kids) {
+        // At most 8 signers, checked above.
         let _ = manifest.signers.push(SignerDecl {
             alg: s.signer.suite().cose_alg(),
             kid,
         });
-    }
-    if payloads.is_empty() || payloads.len() > MAX_PAYLOADS {
-        return Err(SignError::Count("a package needs 1 to 16 payloads"));
     }
     for p in payloads {
         let mut digests = heapless::Vec::new();
@@ -430,16 +399,24 @@ pub fn sign_envelope(
         });
     }
     manifest.validate()?;
-    let manifest_bytes = manifest.to_vec();
+    Ok(manifest.to_vec())
+}
 
+/// Builds the manifest for hashed payloads, signs it with every signer
+/// (checking each signature before it is shipped) and encodes the envelope.
+/// Returns (manifest bytes, envelope bytes).
+pub fn sign_envelope(
+    spec: &PackageSpec,
+    payloads: &[HashedPayload],
+    signers: &[SignerInput<'_>],
+) -> Result<(Vec<u8>, Vec<u8>), SignError> {
+    let manifest_bytes = encode_manifest(spec, payloads, signers)?;
     let mut parts = Vec::new();
-    for (s, kid) in signers.iter().zip(&kids) {
+    for (s, protected) in signers.iter().zip(protected_headers(signers)?) {
         let suite = s.signer.suite();
-        let chain: Vec<&[u8]> = s.chain.iter().map(Vec::as_slice).collect();
-        let protected = encode_protected(suite.cose_alg(), kid, &chain);
         let tbs = sig_structure(&protected, &manifest_bytes);
         let signature = s.signer.sign(&tbs)?;
-        // Check what a token or service returned before it is shipped.
+        // A token or service may misbehave: check before shipping.
         otaseal_verify::crypto::verify_signature(
             suite,
             &s.signer.public_spki_der(),
@@ -460,33 +437,160 @@ pub fn sign_envelope(
     Ok((manifest_bytes, envelope))
 }
 
-/// Writes the container: envelope, payloads, end blocks. The file appears
-/// at `out` only when complete (written to a temporary file, synced, renamed).
-pub fn write_package(
+/// Blocks of 512 bytes an envelope of `len` bytes occupies with its header.
+fn envelope_blocks(len: usize) -> u64 {
+    1 + (len as u64).div_ceil(BLOCK as u64)
+}
+
+/// The envelope's exact size before any digest is known: every field of the
+/// manifest has its final length (digests are fixed-length) and every suite
+/// has a fixed signature length. The signer can therefore write payloads at
+/// their final offsets while it hashes them: one read of each payload.
+fn predicted_envelope_len(
+    spec: &PackageSpec,
+    payloads: &[(PayloadInput, PayloadKind, u64)],
+    algs: DigestSet,
+    signers: &[SignerInput<'_>],
+) -> Result<usize, SignError> {
+    let placeholder: Vec<HashedPayload> = payloads
+        .iter()
+        .map(|(input, kind, size)| HashedPayload {
+            input: input.clone(),
+            kind: *kind,
+            size: *size,
+            digests: algs
+                .iter()
+                .map(|a| (a, DigestValue::from_slice(&vec![0u8; a.len()])))
+                .collect(),
+        })
+        .collect();
+    let manifest = encode_manifest(spec, &placeholder, signers)?;
+    let parts: Vec<Sign1Parts> = signers
+        .iter()
+        .zip(protected_headers(signers)?)
+        .map(|(s, protected)| Sign1Parts {
+            protected,
+            timestamp: None,
+            signature: vec![0; s.signer.suite().signature_len()],
+        })
+        .collect();
+    Ok(encode_envelope(&manifest, &parts).len())
+}
+
+/// Background `fdatasync` so the disk writes while the CPU hashes, and the
+/// final sync has little left to do.
+struct WriteBehind {
+    tx: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteBehind {
+    fn new(file: &File) -> WriteBehind {
+        let Ok(clone) = file.try_clone() else {
+            return WriteBehind {
+                tx: None,
+                thread: None,
+            };
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                // Coalesce requests that queued up while syncing.
+                while rx.try_recv().is_ok() {}
+                let _ = clone.sync_data();
+            }
+        });
+        WriteBehind {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn kick(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for WriteBehind {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Hashes, signs and writes a package. Each payload is read once: its bytes
+/// go to the package at their final offset while they are hashed, so what is
+/// signed is exactly what is written. The file appears at `out` only when
+/// complete (temporary file, synced, renamed); on error nothing is left.
+pub fn build_package(
+    spec: &PackageSpec,
+    signers: &[SignerInput<'_>],
     out: &Path,
     overwrite: bool,
-    envelope: &[u8],
-    created: u64,
-    payloads: &[HashedPayload],
     progress: &mut dyn Progress,
-) -> Result<u64, SignError> {
+) -> Result<PackageSummary, SignError> {
     if out.exists() && !overwrite {
         return Err(SignError::OutputExists(out.to_path_buf()));
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "package".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = write_container(&tmp, envelope, created, payloads, progress);
+    check_signers(signers)?;
+    let algs = digest_families(signers.iter().map(|s| s.signer.suite()), spec.extra_digests);
+    if spec.payloads.is_empty() || spec.payloads.len() > MAX_PAYLOADS {
+        return Err(SignError::Count("a package needs 1 to 16 payloads"));
+    }
+    let mut inputs = Vec::new();
+    for p in &spec.payloads {
+        let kind = archive::detect_kind(&p.path)?;
+        archive::inspect(&p.path, kind)?;
+        let meta = fs::metadata(&p.path).map_err(io_err(&p.path))?;
+        if !meta.is_file() {
+            return Err(SignError::Io {
+                path: p.path.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        inputs.push((p.clone(), kind, meta.len()));
+    }
+    let predicted = predicted_envelope_len(spec, &inputs, algs, signers)?;
+
+    let tmp = temp_path(out);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        let payload_start = envelope_blocks(predicted) * BLOCK as u64;
+        file.seek(SeekFrom::Start(payload_start))
+            .map_err(io_err(&tmp))?;
+        let hashed = write_payloads(&mut file, &tmp, spec, &inputs, algs, progress)?;
+        let (_, envelope) = sign_envelope(spec, &hashed, signers)?;
+        let file = if envelope_blocks(envelope.len()) == envelope_blocks(predicted) {
+            file.seek(SeekFrom::Start(0)).map_err(io_err(&tmp))?;
+            write_envelope_member(&mut file, &tmp, &envelope, spec.created)?;
+            file
+        } else {
+            // Only when a signer returned an unexpected length: move the
+            // payload region behind the real envelope.
+            relocate(file, &tmp, payload_start, &envelope, spec.created)?
+        };
+        file.sync_all().map_err(io_err(&tmp))?;
+        let size = file.metadata().map_err(io_err(&tmp))?.len();
+        Ok((hashed, envelope.len(), size))
+    })();
     match result {
-        Ok(size) => {
+        Ok((payloads, envelope_size, size)) => {
             fs::rename(&tmp, out).map_err(io_err(out))?;
-            Ok(size)
+            Ok(PackageSummary {
+                path: out.to_path_buf(),
+                size,
+                envelope_size,
+                payloads,
+            })
         }
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -495,85 +599,138 @@ pub fn write_package(
     }
 }
 
-fn write_container(
-    tmp: &Path,
-    envelope: &[u8],
-    created: u64,
-    payloads: &[HashedPayload],
-    progress: &mut dyn Progress,
-) -> Result<u64, SignError> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(io_err(tmp))?;
-    let mut w = BufWriter::with_capacity(1 << 16, file);
-    let zeros = [0u8; BLOCK];
-    let header = |name: &str, size: u64| {
-        member_header(name, size, created).map_err(|e| {
-            SignError::Manifest(ManifestError::Limit(match e {
-                otaseal_manifest::container::ContainerError::NameTooLong => "name too long",
-                _ => "member size or time out of ustar range",
-            }))
-        })
+fn temp_path(out: &Path) -> PathBuf {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     };
-    let put = |w: &mut BufWriter<File>, bytes: &[u8]| -> Result<(), SignError> {
-        w.write_all(bytes).map_err(io_err(tmp))
-    };
-    put(&mut w, &header(ENVELOPE_MEMBER, envelope.len() as u64)?)?;
-    put(&mut w, envelope)?;
-    put(&mut w, &zeros[..padding_len(envelope.len() as u64)])?;
-    let total: u64 = payloads.iter().map(|p| p.size).sum();
-    progress.start("writing package", total);
-    for p in payloads {
-        put(&mut w, &header(&p.input.name, p.size)?)?;
-        w.flush().map_err(io_err(tmp))?;
-        let path = &p.input.path;
-        let mut src = File::open(path).map_err(io_err(path))?;
-        let meta = src.metadata().map_err(io_err(path))?;
-        if meta.len() != p.size || meta.modified().ok() != p.modified {
-            return Err(SignError::PayloadChanged(path.clone()));
-        }
-        // io::copy between files uses copy_file_range on Linux: no user-space copy.
-        let copied = io::copy(&mut (&mut src).take(p.size), w.get_mut()).map_err(io_err(tmp))?;
-        if copied != p.size {
-            return Err(SignError::PayloadChanged(path.clone()));
-        }
-        progress.advance(copied);
-        put(&mut w, &zeros[..padding_len(p.size)])?;
-    }
-    for _ in 0..END_BLOCKS {
-        put(&mut w, &zeros)?;
-    }
-    progress.finish();
-    let file = w.into_inner().map_err(|e| SignError::Io {
-        path: tmp.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io_err(tmp))?;
-    Ok(file.metadata().map_err(io_err(tmp))?.len())
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "package".into());
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Hashes, signs and writes a package in one call.
-pub fn build_package(
-    spec: &PackageSpec,
-    signers: &[SignerInput<'_>],
-    out: &Path,
-    overwrite: bool,
-    progress: &mut dyn Progress,
-) -> Result<PackageSummary, SignError> {
-    let algs = digest_families(signers.iter().map(|s| s.signer.suite()), spec.extra_digests);
-    let digester = ThreadedDigester::per_core();
-    let mut hashed = Vec::new();
-    for p in &spec.payloads {
-        hashed.push(hash_payload(p, algs, spec.chunk_log2, &digester, progress)?);
-    }
-    let (_, envelope) = sign_envelope(spec, &hashed, signers)?;
-    let size = write_package(out, overwrite, &envelope, spec.created, &hashed, progress)?;
-    Ok(PackageSummary {
-        path: out.to_path_buf(),
-        size,
-        envelope_size: envelope.len(),
-        payloads: hashed,
+fn member_header_for(name: &str, size: u64, created: u64) -> Result<[u8; BLOCK], SignError> {
+    member_header(name, size, created).map_err(|e| {
+        SignError::Manifest(ManifestError::Limit(match e {
+            otaseal_manifest::container::ContainerError::NameTooLong => "name too long",
+            _ => "member size or time out of ustar range",
+        }))
     })
+}
+
+fn write_envelope_member(
+    file: &mut File,
+    path: &Path,
+    envelope: &[u8],
+    created: u64,
+) -> Result<(), SignError> {
+    let zeros = [0u8; BLOCK];
+    let mut head = Vec::with_capacity(BLOCK * 2 + envelope.len());
+    head.extend_from_slice(&member_header_for(
+        ENVELOPE_MEMBER,
+        envelope.len() as u64,
+        created,
+    )?);
+    head.extend_from_slice(envelope);
+    head.extend_from_slice(&zeros[..padding_len(envelope.len() as u64)]);
+    file.write_all(&head).map_err(io_err(path))
+}
+
+/// Streams every payload into `file` at its current position while hashing.
+fn write_payloads(
+    file: &mut File,
+    path: &Path,
+    spec: &PackageSpec,
+    inputs: &[(PayloadInput, PayloadKind, u64)],
+    algs: DigestSet,
+    progress: &mut dyn Progress,
+) -> Result<Vec<HashedPayload>, SignError> {
+    let digester = ThreadedDigester::per_core();
+    let write_behind = WriteBehind::new(file);
+    let zeros = [0u8; BLOCK];
+    // Several chunks per read so the digester has work for every core.
+    let mut buf = vec![0u8; (4usize << spec.chunk_log2).clamp(1 << 20, 8 << 20)];
+    let total: u64 = inputs.iter().map(|(_, _, size)| size).sum();
+    let mut hashed = Vec::new();
+    let mut since_sync = 0u64;
+    progress.start("signing", total);
+    for (input, kind, size) in inputs {
+        let mut src = File::open(&input.path).map_err(io_err(&input.path))?;
+        file.write_all(&member_header_for(&input.name, *size, spec.created)?)
+            .map_err(io_err(path))?;
+        let mut hasher = PayloadHasher::new(algs, *size, spec.chunk_log2);
+        loop {
+            let n = read_full(&mut src, &mut buf).map_err(io_err(&input.path))?;
+            if n == 0 {
+                break;
+            }
+            if n as u64 > hasher.remaining() {
+                return Err(SignError::PayloadChanged(input.path.clone()));
+            }
+            let block = &buf[..n];
+            // The write runs beside the hashing: both read the same buffer.
+            let written = std::thread::scope(|scope| {
+                let writer = scope.spawn(|| file.write_all(block));
+                hasher.update(block, &digester);
+                writer.join()
+            });
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(io_err(path)(e)),
+                Err(_) => return Err(SignError::Signer("writer thread failed".into())),
+            }
+            progress.advance(n as u64);
+            since_sync += n as u64;
+            if since_sync >= 64 << 20 {
+                write_behind.kick();
+                since_sync = 0;
+            }
+        }
+        let roots = hasher
+            .finish()
+            .ok_or_else(|| SignError::PayloadChanged(input.path.clone()))?;
+        file.write_all(&zeros[..padding_len(*size)])
+            .map_err(io_err(path))?;
+        hashed.push(HashedPayload {
+            input: input.clone(),
+            kind: *kind,
+            size: *size,
+            digests: roots.into_iter().collect(),
+        });
+    }
+    for _ in 0..END_BLOCKS {
+        file.write_all(&zeros).map_err(io_err(path))?;
+    }
+    progress.finish();
+    Ok(hashed)
+}
+
+/// Writes the envelope into a new file and moves the payload region after it.
+fn relocate(
+    mut old: File,
+    path: &Path,
+    payload_start: u64,
+    envelope: &[u8],
+    created: u64,
+) -> Result<File, SignError> {
+    let moved = path.with_extension("tmp2");
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&moved)
+        .map_err(io_err(&moved))?;
+    let result = (|| {
+        write_envelope_member(&mut file, &moved, envelope, created)?;
+        old.seek(SeekFrom::Start(payload_start))
+            .map_err(io_err(path))?;
+        io::copy(&mut old, &mut file).map_err(io_err(&moved))?;
+        fs::rename(&moved, path).map_err(io_err(path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&moved);
+    }
+    result.map(|()| file)
 }
