@@ -141,3 +141,324 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Run {
     );
     run
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for tamper, interop and command-line tests (std only).
+// ---------------------------------------------------------------------------
+
+/// Current Unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2027-01-31T12:00:00Z`).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+#[track_caller]
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// Reads a whole file.
+#[track_caller]
+pub fn read_file(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for payloads.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// One member of a tar archive, located by [`tar_members`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TarMember {
+    /// Member name (up to the first NUL of the name field).
+    pub name: String,
+    /// Type flag byte.
+    pub typeflag: u8,
+    /// Offset of the 512-byte header.
+    pub header: usize,
+    /// Offset of the data.
+    pub data: usize,
+    /// Data size.
+    pub size: usize,
+}
+
+impl TarMember {
+    /// Offset just after the data's padding (the next header).
+    pub fn end(&self) -> usize {
+        self.data + self.size.div_ceil(512) * 512
+    }
+}
+
+/// Lists the members of a ustar archive up to the first zero block
+/// (an independent reader: it does not use otaseal's container code).
+pub fn tar_members(bytes: &[u8]) -> Vec<TarMember> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 512 <= bytes.len() {
+        let h = &bytes[pos..pos + 512];
+        if h.iter().all(|b| *b == 0) {
+            break;
+        }
+        let name_end = h[..100].iter().position(|b| *b == 0).unwrap_or(100);
+        let name = String::from_utf8_lossy(&h[..name_end]).into_owned();
+        let size_text: String = h[124..136]
+            .iter()
+            .take_while(|b| **b != 0 && **b != b' ')
+            .map(|b| *b as char)
+            .collect();
+        let size = usize::from_str_radix(size_text.trim(), 8).unwrap_or(0);
+        let m = TarMember {
+            name,
+            typeflag: h[156],
+            header: pos,
+            data: pos + 512,
+            size,
+        };
+        pos = m.end();
+        out.push(m);
+    }
+    out
+}
+
+/// Recomputes the checksum field of a ustar header after an edit
+/// (6 octal digits, NUL, space).
+pub fn fix_tar_checksum(header: &mut [u8]) {
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header[..512].iter().map(|b| u32::from(*b)).sum();
+    let text = format!("{sum:06o}\0 ");
+    header[148..156].copy_from_slice(text.as_bytes());
+}
+
+/// A ustar header written from `spec/format.md` section 2 (independently of
+/// otaseal's `member_header`), with a free type flag and link name.
+pub fn ustar_header(name: &[u8], size: u64, mtime: u64, typeflag: u8, link: &[u8]) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(format!("{mtime:011o}\0").as_bytes());
+    h[156] = typeflag;
+    h[157..157 + link.len()].copy_from_slice(link);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    fix_tar_checksum(&mut h);
+    h
+}
+
+/// A package container written from the spec alone: envelope member,
+/// payload members, two zero blocks.
+pub fn ustar_package(envelope: &[u8], mtime: u64, payloads: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut member = |name: &str, data: &[u8]| {
+        out.extend_from_slice(&ustar_header(
+            name.as_bytes(),
+            data.len() as u64,
+            mtime,
+            b'0',
+            b"",
+        ));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    };
+    member("otaseal-envelope.cbor", envelope);
+    for (name, data) in payloads {
+        member(name, data);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn b64_value(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Decodes base64 (padding and whitespace ignored).
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for v in text.bytes().filter_map(b64_value) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Encodes base64 with padding.
+pub fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Every PEM block of a text as (label, DER).
+pub fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut label = None;
+    let mut body = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(l) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|r| r.strip_suffix("-----"))
+        {
+            label = Some(l.to_string());
+            body.clear();
+        } else if line.starts_with("-----END ") {
+            if let Some(l) = label.take() {
+                out.push((l, base64_decode(&body)));
+            }
+        } else if label.is_some() {
+            body.push_str(line);
+        }
+    }
+    out
+}
+
+/// PEM-encodes one DER document.
+pub fn to_pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64_encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or(""));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn der_len(len: usize) -> Vec<u8> {
+    match len {
+        0..=0x7f => vec![len as u8],
+        0x80..=0xff => vec![0x81, len as u8],
+        _ => vec![0x82, (len >> 8) as u8, len as u8],
+    }
+}
+
+/// Converts a fixed-width `r || s` ECDSA/SM2 signature to DER
+/// `SEQUENCE { r INTEGER, s INTEGER }`.
+pub fn raw_sig_to_der(raw: &[u8]) -> Vec<u8> {
+    let int = |v: &[u8]| {
+        let start = v.iter().position(|b| *b != 0).unwrap_or(v.len() - 1);
+        let mut body = v[start..].to_vec();
+        if body[0] & 0x80 != 0 {
+            body.insert(0, 0);
+        }
+        let mut out = vec![0x02];
+        out.extend(der_len(body.len()));
+        out.extend(body);
+        out
+    };
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let mut body = int(r);
+    body.extend(int(s));
+    let mut out = vec![0x30];
+    out.extend(der_len(body.len()));
+    out.extend(body);
+    out
+}
+
+/// Converts a DER `SEQUENCE { r, s }` signature to fixed-width `r || s`
+/// with `width`-byte scalars.
+#[track_caller]
+pub fn der_sig_to_raw(der: &[u8], width: usize) -> Vec<u8> {
+    fn read_len(d: &[u8], pos: &mut usize) -> usize {
+        let first = d[*pos];
+        *pos += 1;
+        if first < 0x80 {
+            return first as usize;
+        }
+        let n = (first & 0x7f) as usize;
+        let mut len = 0;
+        for _ in 0..n {
+            len = (len << 8) | d[*pos] as usize;
+            *pos += 1;
+        }
+        len
+    }
+    assert_eq!(der[0], 0x30, "not a DER SEQUENCE");
+    let mut pos = 1;
+    let _ = read_len(der, &mut pos);
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(der[pos], 0x02, "not a DER INTEGER");
+        pos += 1;
+        let len = read_len(der, &mut pos);
+        let mut v = &der[pos..pos + len];
+        pos += len;
+        while v.len() > width && v[0] == 0 {
+            v = &v[1..];
+        }
+        assert!(v.len() <= width, "scalar wider than {width} bytes");
+        out.extend(std::iter::repeat_n(0u8, width - v.len()));
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

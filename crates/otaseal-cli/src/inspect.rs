@@ -73,6 +73,48 @@ pub fn suite_name(alg: i64) -> String {
         .unwrap_or_else(|| format!("cose-alg({alg})"))
 }
 
+/// Dotted form of OID content bytes.
+pub fn oid_string(content: &[u8]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut value: u64 = 0;
+    for (i, b) in content.iter().enumerate() {
+        value = (value << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if parts.is_empty() {
+                let (first, second) = match value {
+                    0..=39 => (0, value),
+                    40..=79 => (1, value - 40),
+                    _ => (2, value - 80),
+                };
+                parts.push(first.to_string());
+                parts.push(second.to_string());
+            } else {
+                parts.push(value.to_string());
+            }
+            value = 0;
+        } else if i + 1 == content.len() {
+            return "invalid".into();
+        }
+    }
+    parts.join(".")
+}
+
+/// What an RFC 3161 token says (parsed, not verified).
+pub fn token_json(token: &[u8]) -> Value {
+    match otaseal_verify::timestamp::parse_token(token) {
+        Ok(info) => json!({
+            "tsa": cert::subject_common_name(info.tsa_subject),
+            "gen_time": format_time(info.gen_time),
+            "policy": oid_string(info.policy),
+            "serial": hex(info.serial),
+            "imprint_alg": info.imprint_alg.name(),
+            "accuracy_millis": info.accuracy_millis,
+            "bytes": token.len(),
+        }),
+        Err(e) => json!({"error": e.to_string(), "bytes": token.len()}),
+    }
+}
+
 /// JSON description of a manifest.
 pub fn manifest_json(m: &Manifest<'_>) -> Value {
     json!({
@@ -126,7 +168,7 @@ pub fn signatures_json(e: &Envelope<'_>) -> Vec<Value> {
                 "kid": hex(s.kid),
                 "signature_bytes": s.signature.len(),
                 "certificates": certs,
-                "timestamp": s.timestamp.map(|t| json!({"bytes": t.len()})),
+                "timestamp": s.timestamp.map(token_json),
             })
         })
         .collect()
@@ -195,6 +237,16 @@ pub fn run(a: InspectArgs) -> CliResult {
                 "                   valid {} .. {}",
                 format_time(info.not_before),
                 format_time(info.not_after)
+            );
+        }
+        if let Some(t) = s.timestamp {
+            let t = token_json(t);
+            println!(
+                "                   timestamp {} by {}, policy {}, serial {}",
+                t["gen_time"].as_str().unwrap_or("?"),
+                t["tsa"].as_str().unwrap_or("?"),
+                t["policy"].as_str().unwrap_or("?"),
+                t["serial"].as_str().unwrap_or("?"),
             );
         }
     }

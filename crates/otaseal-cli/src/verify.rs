@@ -11,7 +11,8 @@ use otaseal_sign::package::{Progress, unix_now};
 use otaseal_sign::pki;
 use otaseal_verify::digest::ThreadedDigester;
 use otaseal_verify::{
-    DigestPolicy, PackageVerifier, Policy, Requirement, SignatureStatus, TrustStore, VerifyError,
+    DigestPolicy, PackageVerifier, Policy, Requirement, SignatureReport, TimeSource, TrustStore,
+    VerifyError,
 };
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde_json::{Value, json};
@@ -42,6 +43,12 @@ pub struct VerifyArgs {
     /// PEM public key trusted directly (repeatable).
     #[arg(long = "trust-key")]
     trust_key: Vec<PathBuf>,
+    /// PEM file of trusted time-stamping authority roots (repeatable).
+    #[arg(long = "tsa-trust")]
+    tsa_trust: Vec<PathBuf>,
+    /// Every signature must carry a valid RFC 3161 timestamp.
+    #[arg(long)]
+    require_timestamp: bool,
     /// Required suites, e.g. ecdsa-p256+sm2 (repeatable: alternatives).
     #[arg(long)]
     require: Vec<String>,
@@ -67,7 +74,7 @@ pub struct VerifyArgs {
 
 struct Outcome {
     result: Result<otaseal_verify::Verified, VerifyError>,
-    statuses: Vec<(SignatureStatus, Option<VerifyError>)>,
+    reports: Vec<SignatureReport>,
     digests: DigestSet,
     payloads_matched: usize,
 }
@@ -78,27 +85,18 @@ pub fn run(a: VerifyArgs) -> CliResult {
             "give at least one --trust ROOTS.pem or --trust-key PUB.pem".into(),
         ));
     }
-    let mut root_ders = Vec::new();
-    for path in &a.trust {
-        let pem = String::from_utf8(read_file(path)?)
-            .map_err(|_| CliError(format!("{}: not a PEM file", path.display())))?;
-        root_ders.extend(
-            pki::certs_from_pem(&pem).map_err(|e| CliError(format!("{}: {e}", path.display())))?,
-        );
-    }
+    let root_ders = load_certs(&a.trust)?;
     let root_certs: Vec<CertificateDer<'_>> = root_ders
         .iter()
         .map(|d| CertificateDer::from(d.as_slice()))
         .collect();
-    let mut anchors: Vec<TrustAnchor<'_>> = Vec::new();
-    for cert in &root_certs {
-        let anchor = webpki::anchor_from_trusted_cert(cert).map_err(|e| {
-            CliError(format!(
-                "a --trust certificate cannot be a trust anchor: {e}"
-            ))
-        })?;
-        anchors.push(anchor);
-    }
+    let roots = trust_anchors(&root_certs, "--trust")?;
+    let tsa_ders = load_certs(&a.tsa_trust)?;
+    let tsa_certs: Vec<CertificateDer<'_>> = tsa_ders
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let tsa_roots = trust_anchors(&tsa_certs, "--tsa-trust")?;
     let mut keys = Vec::new();
     for path in &a.trust_key {
         let pem = String::from_utf8(read_file(path)?)
@@ -146,13 +144,51 @@ pub fn run(a: VerifyArgs) -> CliResult {
         min_security_version: a.min_security_version,
         time: Some(time),
         digests,
+        require_timestamp: if a.require_timestamp {
+            otaseal_manifest::Suite::ALL
+                .iter()
+                .fold(SuiteSet::EMPTY, |set, s| set.with(*s))
+        } else {
+            SuiteSet::EMPTY
+        },
+        tsa_policies: None,
     };
     let trust = TrustStore {
-        roots: &anchors,
+        roots: &roots,
         keys: &key_refs,
+        tsa_roots: &tsa_roots,
     };
     let outcome = verify_file(&a, policy, trust)?;
     report(&a, time, outcome)
+}
+
+/// Certificates from PEM files, in order.
+fn load_certs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, CliError> {
+    let mut ders = Vec::new();
+    for path in paths {
+        let pem = String::from_utf8(read_file(path)?)
+            .map_err(|_| CliError(format!("{}: not a PEM file", path.display())))?;
+        ders.extend(
+            pki::certs_from_pem(&pem).map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+        );
+    }
+    Ok(ders)
+}
+
+fn trust_anchors<'a>(
+    certs: &'a [CertificateDer<'a>],
+    flag: &str,
+) -> Result<Vec<TrustAnchor<'a>>, CliError> {
+    certs
+        .iter()
+        .map(|c| {
+            webpki::anchor_from_trusted_cert(c).map_err(|e| {
+                CliError(format!(
+                    "a {flag} certificate cannot be a trust anchor: {e}"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn verify_file(
@@ -186,11 +222,7 @@ fn verify_file(
     }
     bar.finish();
     let verdict = v.envelope_verdict();
-    let statuses = verdict
-        .signatures
-        .iter()
-        .map(|r| (r.status, r.reason))
-        .collect();
+    let reports = verdict.signatures.to_vec();
     let digests = verdict.digests;
     let payloads_matched = v.payloads_matched();
     let result = match failed {
@@ -199,10 +231,43 @@ fn verify_file(
     };
     Ok(Outcome {
         result,
-        statuses,
+        reports,
         digests,
         payloads_matched,
     })
+}
+
+fn time_source_name(source: TimeSource, at_given: bool) -> &'static str {
+    match source {
+        TimeSource::Timestamp => "timestamp",
+        TimeSource::Verifier if at_given => "--at",
+        TimeSource::Verifier => "system clock",
+        TimeSource::ManifestCreated => "manifest created",
+        TimeSource::None => "none",
+    }
+}
+
+/// A token as JSON: what it says, and what the verifier made of it.
+pub fn timestamp_json(token: &[u8], report: Option<&SignatureReport>) -> Value {
+    let status = match report {
+        Some(r) if r.timestamp.is_some() => ("valid", None),
+        Some(SignatureReport {
+            reason: Some(e @ VerifyError::Timestamp { reason, .. }),
+            ..
+        }) => (
+            if matches!(reason, otaseal_verify::timestamp::TimestampError::Chain(_)) {
+                "untrusted"
+            } else {
+                "invalid"
+            },
+            Some(e.code()),
+        ),
+        _ => ("not-checked", None),
+    };
+    let mut v = crate::inspect::token_json(token);
+    v["status"] = json!(status.0);
+    v["code"] = json!(status.1);
+    v
 }
 
 fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
@@ -226,8 +291,9 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 .enumerate()
                 .map(|(i, s)| {
                     let chain: Vec<&[u8]> = s.x5chain.iter().copied().collect();
-                    let (status, why) = match o.statuses.get(i) {
-                        Some((st, why)) => (st.name(), why.map(|w| w.code())),
+                    let report = o.reports.get(i);
+                    let (status, why) = match report {
+                        Some(r) => (r.status.name(), r.reason.map(|w| w.code())),
                         None => ("not-checked", None),
                     };
                     json!({
@@ -237,7 +303,9 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                         "status": status,
                         "code": why,
                         "trust": if chain.is_empty() { "key" } else { "x509" },
-                        "timestamp": Value::Null,
+                        "timestamp": s.timestamp.map(|t| timestamp_json(t, report)),
+                        "time_source": report.map(|r| time_source_name(r.time_source, a.at.is_some())),
+                        "checked_at": report.filter(|r| r.time_source != TimeSource::None).map(|r| format_time(r.checked_at)),
                     })
                 })
                 .collect()
@@ -317,13 +385,17 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
             );
         }
         for p in &payloads {
+            let families = if checked.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", checked.join("+"))
+            };
             println!(
-                "  payload   {:<24} {:<7} {:>12} bytes  {} ({})",
+                "  payload   {:<24} {:<7} {:>12} bytes  {}{families}",
                 p["name"].as_str().unwrap_or(""),
                 p["kind"].as_str().unwrap_or(""),
                 p["size"],
                 p["status"].as_str().unwrap_or(""),
-                checked.join("+")
             );
         }
         println!(

@@ -108,6 +108,20 @@ impl Suite {
         }
     }
 
+    /// The hash family of this suite's RFC 3161 message imprint (the hash of
+    /// the encoded signature field, RFC 9921 `3161-ctt`): the signature's own
+    /// family — SHA-256/384 for classic suites, SM3 for SM2, SHA-512 for
+    /// ML-DSA (whose internal hash is SHAKE256, for which RFC 3161 TSAs have
+    /// no identifier).
+    pub const fn timestamp_digest(self) -> DigestAlg {
+        match self {
+            Suite::EcdsaP256 | Suite::Ed25519 | Suite::RsaPss3072 => DigestAlg::Sha256,
+            Suite::EcdsaP384 => DigestAlg::Sha384,
+            Suite::Sm2 => DigestAlg::Sm3,
+            Suite::MlDsa44 | Suite::MlDsa65 | Suite::MlDsa87 => DigestAlg::Sha512,
+        }
+    }
+
     /// Length of a COSE signature of this suite: every suite has a fixed
     /// length, so a signer can lay out a package before it signs.
     pub const fn signature_len(self) -> usize {

@@ -167,6 +167,17 @@ pub enum SignError {
         /// Signer position (0-based).
         signer: usize,
     },
+    /// A signer's certificate is not valid at the package's creation time.
+    CertificateNotValid {
+        /// Signer position (0-based).
+        signer: usize,
+        /// Certificate validity start (Unix seconds).
+        not_before: u64,
+        /// Certificate validity end (Unix seconds).
+        not_after: u64,
+        /// The package's creation time.
+        created: u64,
+    },
     /// The same key signs twice.
     DuplicateSigner {
         /// Signer position (0-based).
@@ -199,6 +210,16 @@ impl fmt::Display for SignError {
             SignError::CertificateKeyMismatch { signer } => write!(
                 f,
                 "signer {}: the leaf certificate does not hold this signer's public key",
+                signer + 1
+            ),
+            SignError::CertificateNotValid {
+                signer,
+                not_before,
+                not_after,
+                created,
+            } => write!(
+                f,
+                "signer {}: certificate valid from {not_before} to {not_after} (Unix time) does not cover the creation time {created}",
                 signer + 1
             ),
             SignError::DuplicateSigner { signer } => {
@@ -310,8 +331,9 @@ pub fn digest_families(suites: impl Iterator<Item = Suite>, extra: DigestSet) ->
 }
 
 /// Checks the signers: 1 to 8, distinct keys, each certificate holding its
-/// signer's key. Returns the key ids.
-fn check_signers(signers: &[SignerInput<'_>]) -> Result<Vec<[u8; 32]>, SignError> {
+/// signer's key and valid at the creation time (a device without a clock
+/// checks it then). Returns the key ids.
+fn check_signers(signers: &[SignerInput<'_>], created: u64) -> Result<Vec<[u8; 32]>, SignError> {
     if signers.is_empty() || signers.len() > MAX_SIGNERS {
         return Err(SignError::Count("a package needs 1 to 8 signers"));
     }
@@ -323,6 +345,14 @@ fn check_signers(signers: &[SignerInput<'_>]) -> Result<Vec<[u8; 32]>, SignError
                 .map_err(|_| SignError::CertificateKeyMismatch { signer: i })?;
             if info.spki != spki.as_slice() {
                 return Err(SignError::CertificateKeyMismatch { signer: i });
+            }
+            if created < info.not_before || created > info.not_after {
+                return Err(SignError::CertificateNotValid {
+                    signer: i,
+                    not_before: info.not_before,
+                    not_after: info.not_after,
+                    created,
+                });
             }
         }
         let mut kid = [0u8; 32];
@@ -336,8 +366,11 @@ fn check_signers(signers: &[SignerInput<'_>]) -> Result<Vec<[u8; 32]>, SignError
 }
 
 /// The protected header of each signer (it does not depend on the payloads).
-fn protected_headers(signers: &[SignerInput<'_>]) -> Result<Vec<Vec<u8>>, SignError> {
-    let kids = check_signers(signers)?;
+fn protected_headers(
+    spec: &PackageSpec,
+    signers: &[SignerInput<'_>],
+) -> Result<Vec<Vec<u8>>, SignError> {
+    let kids = check_signers(signers, spec.created)?;
     Ok(signers
         .iter()
         .zip(&kids)
@@ -354,7 +387,7 @@ fn encode_manifest(
     payloads: &[HashedPayload],
     signers: &[SignerInput<'_>],
 ) -> Result<Vec<u8>, SignError> {
-    let kids = check_signers(signers)?;
+    let kids = check_signers(signers, spec.created)?;
     if payloads.is_empty() || payloads.len() > MAX_PAYLOADS {
         return Err(SignError::Count("a package needs 1 to 16 payloads"));
     }
@@ -412,7 +445,7 @@ pub fn sign_envelope(
 ) -> Result<(Vec<u8>, Vec<u8>), SignError> {
     let manifest_bytes = encode_manifest(spec, payloads, signers)?;
     let mut parts = Vec::new();
-    for (s, protected) in signers.iter().zip(protected_headers(signers)?) {
+    for (s, protected) in signers.iter().zip(protected_headers(spec, signers)?) {
         let suite = s.signer.suite();
         let tbs = sig_structure(&protected, &manifest_bytes);
         let signature = s.signer.sign(&tbs)?;
@@ -467,7 +500,7 @@ fn predicted_envelope_len(
     let manifest = encode_manifest(spec, &placeholder, signers)?;
     let parts: Vec<Sign1Parts> = signers
         .iter()
-        .zip(protected_headers(signers)?)
+        .zip(protected_headers(spec, signers)?)
         .map(|(s, protected)| Sign1Parts {
             protected,
             timestamp: None,
@@ -536,7 +569,7 @@ pub fn build_package(
     if out.exists() && !overwrite {
         return Err(SignError::OutputExists(out.to_path_buf()));
     }
-    check_signers(signers)?;
+    check_signers(signers, spec.created)?;
     let algs = digest_families(signers.iter().map(|s| s.signer.suite()), spec.extra_digests);
     if spec.payloads.is_empty() || spec.payloads.len() > MAX_PAYLOADS {
         return Err(SignError::Count("a package needs 1 to 16 payloads"));

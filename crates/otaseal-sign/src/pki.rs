@@ -546,15 +546,26 @@ pub fn init_dev_pki(dir: &Path, suites: &[Suite], validity_secs: u64) -> Result<
         };
 
         let root_key = SigningKey::generate(suite)?;
+        // Each PKI's CA names are unique (key id prefix): path building
+        // matches issuers by name, and two PKIs with equal names would make
+        // a wrong root look like a forged signature instead of an unknown
+        // issuer.
+        let tag = |k: &SigningKey| {
+            k.key_id()[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let root_tag = tag(&root_key);
         let root = cert(
-            format!("otaseal dev root ({name})"),
+            format!("otaseal dev root ({name}) {root_tag}"),
             CertProfile::Root,
             &root_key,
             None,
         )?;
         let inter_key = SigningKey::generate(suite)?;
         let inter = cert(
-            format!("otaseal dev intermediate ({name})"),
+            format!("otaseal dev intermediate ({name}) {root_tag}"),
             CertProfile::Intermediate,
             &inter_key,
             Some((&root_key, &root)),
@@ -568,7 +579,7 @@ pub fn init_dev_pki(dir: &Path, suites: &[Suite], validity_secs: u64) -> Result<
         )?;
         let tsa_root_key = SigningKey::generate(suite)?;
         let tsa_root = cert(
-            format!("otaseal dev TSA root ({name})"),
+            format!("otaseal dev TSA root ({name}) {}", tag(&tsa_root_key)),
             CertProfile::Root,
             &tsa_root_key,
             None,

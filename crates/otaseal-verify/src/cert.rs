@@ -22,6 +22,10 @@ const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
 pub const OID_KP_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// DER content bytes of OID 1.3.6.1.5.5.7.3.8 (id-kp-timeStamping).
 pub const OID_KP_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+/// Microsoft lifetime signing, 1.3.6.1.4.1.311.10.3.13 (content bytes): a
+/// signature expires with its certificate even when timestamped.
+pub const OID_LIFETIME_SIGNING: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x03, 0x0d];
 /// DER content bytes of OID 2.5.4.3 (id-at-commonName).
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
@@ -50,6 +54,8 @@ pub struct CertInfo<'a> {
     pub key_usage_digital_signature: Option<bool>,
     /// The extended key usage extension lists id-kp-timeStamping.
     pub has_time_stamping_eku: bool,
+    /// The extended key usage extension lists lifetime signing.
+    pub has_lifetime_signing_eku: bool,
     /// How many purposes the extended key usage extension lists (0 if absent).
     pub eku_count: usize,
     /// The extended key usage extension is marked critical.
@@ -303,6 +309,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo<'_>, CertError> {
         eku_present: false,
         key_usage_digital_signature: None,
         has_time_stamping_eku: false,
+        has_lifetime_signing_eku: false,
         eku_count: 0,
         eku_critical: false,
     };
@@ -367,10 +374,65 @@ fn read_extension<'a>(info: &mut CertInfo<'a>, ext: &'a [u8]) -> Result<(), Cert
                 info.has_code_signing_eku = true;
             } else if purpose == OID_KP_TIME_STAMPING {
                 info.has_time_stamping_eku = true;
+            } else if purpose == OID_LIFETIME_SIGNING {
+                info.has_lifetime_signing_eku = true;
             }
         }
     }
     Ok(())
+}
+
+/// DER content bytes of OID 2.5.29.14 (id-ce-subjectKeyIdentifier).
+const OID_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1d, 0x0e];
+
+/// The certificate's subjectKeyIdentifier (the KeyIdentifier OCTET STRING's
+/// contents), or `None` when the extension is absent.
+///
+/// Used to find the certificate a CMS `SignerInfo` names by
+/// `subjectKeyIdentifier` (RFC 5652 5.3). Walks the `TBSCertificate` only as
+/// far as its extensions; [`parse_certificate`] does the full checks.
+pub fn subject_key_identifier(der: &[u8]) -> Result<Option<&[u8]>, CertError> {
+    let mut cert = sole_sequence(der)?;
+    let mut tbs = DerCursor::new(cert.expect(Tag::Sequence)?)?;
+    if tbs.peek_tag() == Some(context(0, true)) {
+        tbs.any()?;
+    }
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    for _ in 0..6 {
+        tbs.any()?;
+    }
+    for n in [1, 2] {
+        if tbs.peek_tag() == Some(context(n, false)) {
+            tbs.any()?;
+        }
+    }
+    if tbs.is_empty() {
+        return Ok(None);
+    }
+    let mut wrapper = DerCursor::new(tbs.expect(context(3, true))?)?;
+    let mut exts = DerCursor::new(wrapper.expect(Tag::Sequence)?)?;
+    wrapper.finish()?;
+    tbs.finish()?;
+    let mut found = None;
+    while !exts.is_empty() {
+        let mut ext = DerCursor::new(exts.expect(Tag::Sequence)?)?;
+        let oid = ext.expect(Tag::ObjectIdentifier)?;
+        if ext.peek_tag() == Some(Tag::Boolean) {
+            let _critical: bool = ext.decode()?;
+        }
+        let value = ext.expect(Tag::OctetString)?;
+        ext.finish()?;
+        if oid == OID_SUBJECT_KEY_ID {
+            if found.is_some() {
+                return Err(CertError::DuplicateExtension);
+            }
+            let mut v = DerCursor::new(value)?;
+            let key_id = v.expect(Tag::OctetString)?;
+            v.finish()?;
+            found = Some(key_id);
+        }
+    }
+    Ok(found)
 }
 
 /// The subject's first commonName, for display.
@@ -468,6 +530,7 @@ mod tests {
             (OID_KP_CODE_SIGNING, "1.3.6.1.5.5.7.3.3"),
             (OID_KP_TIME_STAMPING, "1.3.6.1.5.5.7.3.8"),
             (OID_COMMON_NAME, "2.5.4.3"),
+            (OID_SUBJECT_KEY_ID, "2.5.29.14"),
         ] {
             assert_eq!(bytes, O::new_unwrap(dotted).as_bytes(), "{dotted}");
         }

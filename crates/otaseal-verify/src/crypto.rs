@@ -559,6 +559,19 @@ pub(crate) mod tests {
         pub(crate) fn sign(&self, msg: &[u8]) -> Vec<u8> {
             (self.sign)(msg)
         }
+
+        /// A key whose signatures come from `sign`.
+        pub(crate) fn from_fn(
+            suite: Suite,
+            spki: Vec<u8>,
+            sign: impl Fn(&[u8]) -> Vec<u8> + 'static,
+        ) -> TestKey {
+            TestKey {
+                suite,
+                spki,
+                sign: std::boxed::Box::new(sign),
+            }
+        }
     }
 
     pub(crate) fn p256_key(seed: u8) -> TestKey {
@@ -600,9 +613,14 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn sm2_key(seed: u8) -> TestKey {
+        sm2_key_with_distid(seed, SM2_DEFAULT_DISTID)
+    }
+
+    /// An SM2 key that signs with another distinguishing id.
+    pub(crate) fn sm2_key_with_distid(seed: u8, distid: &str) -> TestKey {
         use signature::Signer;
         use sm2::elliptic_curve::sec1::ToSec1Point;
-        let sk = sm2::dsa::SigningKey::from_slice(SM2_DEFAULT_DISTID, &[seed; 32]).unwrap();
+        let sk = sm2::dsa::SigningKey::from_slice(distid, &[seed; 32]).unwrap();
         let point = sk.verifying_key().to_sec1_point(false);
         TestKey {
             suite: Suite::Sm2,
@@ -1126,8 +1144,8 @@ sEzjjfoqb4svfMOVJzgSUbA=\n\
     /// Runs `f` on a thread with exactly `stack` bytes of stack: a stack
     /// overflow aborts the process, so the budget is enforced in a child
     /// process (this test binary re-run with a filter).
-    #[allow(dead_code)] // used by the ml-dsa stack test
-    fn fits_in_stack(test_name: &str, stack: usize) -> bool {
+    #[allow(dead_code)] // used by the ml-dsa and timestamp stack tests
+    pub(crate) fn fits_in_stack(test_name: &str, stack: usize) -> bool {
         let exe = std::env::current_exe().unwrap();
         let status = std::process::Command::new(exe)
             .args([

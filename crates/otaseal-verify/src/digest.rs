@@ -409,6 +409,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn threaded_matches_serial() {
         let data: Vec<u8> = (0..50_000u32).map(|i| (i ^ (i >> 3)) as u8).collect();

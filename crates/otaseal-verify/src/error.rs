@@ -5,6 +5,7 @@ use core::fmt;
 use otaseal_manifest::{DigestAlg, EnvelopeError, ManifestError, Suite};
 
 use crate::chain::ChainError;
+use crate::timestamp::TimestampError;
 
 /// Why a package was rejected. [`VerifyError::code`] is stable across
 /// releases (it appears in JSON output); the `Display` text is for people.
@@ -112,6 +113,28 @@ pub enum VerifyError {
         /// Family that mismatched.
         alg: DigestAlg,
     },
+    /// A signature's RFC 3161 token is invalid.
+    Timestamp {
+        /// Index in the envelope.
+        index: usize,
+        /// Why.
+        reason: TimestampError,
+    },
+    /// The policy requires a token and the signature has none.
+    TimestampMissing {
+        /// Index in the envelope.
+        index: usize,
+    },
+    /// The token's genTime is after the verification time.
+    TimestampFuture {
+        /// Index in the envelope.
+        index: usize,
+    },
+    /// The code-signing certificate path is not valid at the token's genTime.
+    TimestampOutsideCertValidity {
+        /// Index in the envelope.
+        index: usize,
+    },
     /// The verifier's buffer cannot hold the bytes to be signed.
     BufferTooSmall,
     /// `finish` or `update` after the verifier already failed.
@@ -146,6 +169,10 @@ impl VerifyError {
             VerifyError::ManifestExpired { .. } => "manifest-expired",
             VerifyError::DigestUnavailable { .. } => "payload-digest-missing",
             VerifyError::DigestMismatch { .. } => "payload-digest-mismatch",
+            VerifyError::Timestamp { reason, .. } => reason.code(),
+            VerifyError::TimestampMissing { .. } => "timestamp-missing",
+            VerifyError::TimestampFuture { .. } => "timestamp-future",
+            VerifyError::TimestampOutsideCertValidity { .. } => "timestamp-outside-cert-validity",
             VerifyError::BufferTooSmall => "buffer-too-small",
             VerifyError::AlreadyFailed => "verifier-failed",
         }
@@ -234,6 +261,21 @@ impl fmt::Display for VerifyError {
             VerifyError::DigestMismatch { payload, alg } => {
                 write!(f, "payload {payload}: {} digest mismatch", alg.name())
             }
+            VerifyError::Timestamp { index, reason } => {
+                write!(f, "signature {index}: timestamp: {reason}")
+            }
+            VerifyError::TimestampMissing { index } => write!(
+                f,
+                "signature {index} has no timestamp, which the policy requires"
+            ),
+            VerifyError::TimestampFuture { index } => write!(
+                f,
+                "signature {index}: timestamp time is after the verification time"
+            ),
+            VerifyError::TimestampOutsideCertValidity { index } => write!(
+                f,
+                "signature {index}: the signing certificate was not valid at the timestamp's time"
+            ),
             VerifyError::BufferTooSmall => {
                 write!(f, "verifier buffer too small for the signed structure")
             }

@@ -9,7 +9,8 @@
 //! use otaseal_verify::{PackageVerifier, Policy, TrustStore};
 //! # fn read_chunk(_: &mut [u8]) -> usize { 0 }
 //! # let root_der: &[u8] = &[];
-//! let anchor = webpki::anchor_from_trusted_cert(&root_der.into()).expect("root");
+//! let root = rustls_pki_types::CertificateDer::from(root_der);
+//! let anchor = webpki::anchor_from_trusted_cert(&root).expect("root");
 //! let roots = [anchor];
 //! let policy = Policy { hw_id: Some("acme-rev-a"), min_security_version: Some(12), ..Policy::default() };
 //! let mut buf = [0u8; 64 * 1024];
@@ -44,8 +45,9 @@ pub mod error;
 pub mod policy;
 pub mod signatures;
 pub mod stream;
+pub mod timestamp;
 
 pub use error::VerifyError;
 pub use policy::{DigestPolicy, Policy, Requirement, TrustStore};
-pub use signatures::{EnvelopeVerdict, SignatureReport, SignatureStatus};
+pub use signatures::{EnvelopeVerdict, SignatureReport, SignatureStatus, TimeSource};
 pub use stream::{PackageVerifier, Verified};

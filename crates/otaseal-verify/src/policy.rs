@@ -35,6 +35,8 @@ pub struct TrustStore<'a> {
     pub roots: &'a [TrustAnchor<'a>],
     /// Trusted SubjectPublicKeyInfo DER encodings.
     pub keys: &'a [&'a [u8]],
+    /// Time-stamping authority roots for RFC 3161 tokens.
+    pub tsa_roots: &'a [TrustAnchor<'a>],
 }
 
 /// The complete verification policy.
@@ -53,6 +55,10 @@ pub struct Policy<'a> {
     pub time: Option<u64>,
     /// Payload digest families to check.
     pub digests: DigestPolicy,
+    /// Suites whose signatures must carry a valid RFC 3161 token.
+    pub require_timestamp: SuiteSet,
+    /// Accepted TSA policy OIDs (content bytes); `None` accepts any.
+    pub tsa_policies: Option<&'a [&'a [u8]]>,
 }
 
 impl Default for Policy<'_> {
@@ -63,6 +69,8 @@ impl Default for Policy<'_> {
             min_security_version: None,
             time: None,
             digests: DigestPolicy::FollowSuites,
+            require_timestamp: SuiteSet::EMPTY,
+            tsa_policies: None,
         }
     }
 }

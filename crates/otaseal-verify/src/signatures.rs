@@ -8,11 +8,15 @@ use otaseal_manifest::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::chain;
+use crate::chain::{self, ChainError};
 use crate::crypto::{self, CryptoError};
 use crate::digest::hash;
 use crate::error::VerifyError;
 use crate::policy::{DigestPolicy, Policy, Requirement, TrustStore};
+use crate::timestamp::{self, TimestampError};
+
+/// Clock skew tolerated between a TSA and the verifier (seconds).
+pub const MAX_CLOCK_SKEW: u64 = 300;
 
 /// What became of one signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +43,31 @@ impl SignatureStatus {
     }
 }
 
+/// Which time a signature's certificate path was checked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The genTime of a valid RFC 3161 token.
+    Timestamp,
+    /// The verifier's trusted time.
+    Verifier,
+    /// The manifest's creation time (no trusted time, no token).
+    ManifestCreated,
+    /// No certificate path (raw key or not reached).
+    None,
+}
+
+impl TimeSource {
+    /// Stable name used in JSON output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TimeSource::Timestamp => "timestamp",
+            TimeSource::Verifier => "verifier",
+            TimeSource::ManifestCreated => "manifest-created",
+            TimeSource::None => "none",
+        }
+    }
+}
+
 /// The outcome for one signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureReport {
@@ -54,6 +83,12 @@ pub struct SignatureReport {
     pub status: SignatureStatus,
     /// Why, when not valid.
     pub reason: Option<VerifyError>,
+    /// genTime of a valid timestamp token.
+    pub timestamp: Option<u64>,
+    /// The time the certificate path was checked at, and where it came from.
+    pub checked_at: u64,
+    /// Where `checked_at` came from.
+    pub time_source: TimeSource,
 }
 
 /// Everything decided from the envelope.
@@ -81,19 +116,14 @@ pub fn check_envelope<'e>(
     let manifest = Manifest::decode(envelope.manifest)?;
     match_declarations(&manifest.signers, &envelope.signatures)?;
 
-    // Certificates are checked at the trusted time; without a clock, at the
-    // signed creation time (weaker: see spec/policy.md).
-    let time = policy.time.unwrap_or(manifest.created);
     let mut first_broken = None;
     for (index, sig) in envelope.signatures.iter().enumerate() {
-        let report = check_signature(index, sig, &envelope, scratch, trust, time)?;
+        let report = check_signature(index, sig, &envelope, &manifest, scratch, policy, trust)?;
         if report.status == SignatureStatus::Invalid && first_broken.is_none() {
             first_broken = report.reason;
         }
-        if report.status == SignatureStatus::Valid {
-            if let Some(s) = report.suite {
-                verdict.valid = verdict.valid.with(s);
-            }
+        if let (SignatureStatus::Valid, Some(s)) = (report.status, report.suite) {
+            verdict.valid = verdict.valid.with(s);
         }
         // Capacity equals the declaration limit, checked above.
         let _ = verdict.signatures.push(report);
@@ -104,23 +134,26 @@ pub fn check_envelope<'e>(
     }
     apply_requirement(policy, verdict)?;
 
-    if let Some(hw) = policy.hw_id {
-        if !manifest.is_compatible_with(hw) {
-            return Err(VerifyError::HardwareIncompatible);
-        }
+    if policy
+        .hw_id
+        .is_some_and(|hw| !manifest.is_compatible_with(hw))
+    {
+        return Err(VerifyError::HardwareIncompatible);
     }
-    if let Some(minimum) = policy.min_security_version {
-        if manifest.security_version < minimum {
-            return Err(VerifyError::Rollback {
-                version: manifest.security_version,
-                minimum,
-            });
-        }
+    if let Some(minimum) = policy
+        .min_security_version
+        .filter(|m| manifest.security_version < *m)
+    {
+        return Err(VerifyError::Rollback {
+            version: manifest.security_version,
+            minimum,
+        });
     }
-    if let (Some(now), Some(expires)) = (policy.time, manifest.expires) {
-        if now >= expires {
-            return Err(VerifyError::ManifestExpired { expires });
-        }
+    // Expiry is always against the verifier's time, never a token's genTime.
+    if let (Some(now), Some(expires)) = (policy.time, manifest.expires)
+        && now >= expires
+    {
+        return Err(VerifyError::ManifestExpired { expires });
     }
     verdict.digests = select_digests(policy, verdict.valid, &manifest)?;
     Ok((manifest, envelope.manifest))
@@ -150,10 +183,17 @@ fn check_signature(
     index: usize,
     sig: &CoseSign1<'_>,
     envelope: &Envelope<'_>,
+    manifest: &Manifest<'_>,
     scratch: &mut [u8],
+    policy: &Policy<'_>,
     trust: &TrustStore<'_>,
-    time: u64,
 ) -> Result<SignatureReport, VerifyError> {
+    // Certificates are checked at the trusted time; without a clock, at the
+    // signed creation time (weaker: see spec/policy.md section 5).
+    let (mut time, mut source) = match policy.time {
+        Some(t) => (t, TimeSource::Verifier),
+        None => (manifest.created, TimeSource::ManifestCreated),
+    };
     let mut kid = [0u8; KEY_ID_LEN];
     if let Some(src) = sig.kid.get(..KEY_ID_LEN) {
         kid.copy_from_slice(src);
@@ -165,14 +205,17 @@ fn check_signature(
         certified: !sig.x5chain.is_empty(),
         status: SignatureStatus::Unsupported,
         reason: None,
+        timestamp: None,
+        checked_at: time,
+        time_source: TimeSource::None,
     };
     let Some(suite) = report.suite else {
         return Ok(report);
     };
-    let mut set = |status, reason| {
+    let set = |report: &mut SignatureReport, status, reason| {
         report.status = status;
         report.reason = reason;
-        Ok(report)
+        Ok(*report)
     };
 
     // The signer's key: the certificate's, or a trusted raw key by key id.
@@ -181,6 +224,7 @@ fn check_signature(
             Ok(info) => (info.spki, Some(*leaf)),
             Err(_) => {
                 return set(
+                    &mut report,
                     SignatureStatus::Invalid,
                     Some(VerifyError::CertificateMalformed { index }),
                 );
@@ -194,6 +238,7 @@ fn check_signature(
             Some(key) => (*key, None),
             None => {
                 return set(
+                    &mut report,
                     SignatureStatus::Untrusted,
                     Some(VerifyError::KeyUntrusted { index }),
                 );
@@ -202,6 +247,7 @@ fn check_signature(
     };
     if leaf.is_some() && hash(DigestAlg::Sha256, spki).as_bytes() != sig.kid {
         return set(
+            &mut report,
             SignatureStatus::Invalid,
             Some(VerifyError::KeyIdMismatch { index }),
         );
@@ -211,43 +257,114 @@ fn check_signature(
         .ok_or(VerifyError::BufferTooSmall)?;
     match crypto::verify_signature(suite, spki, tbs, sig.signature) {
         Ok(()) => {}
-        Err(CryptoError::Unsupported) => return set(SignatureStatus::Unsupported, None),
+        Err(CryptoError::Unsupported) => {
+            return set(&mut report, SignatureStatus::Unsupported, None);
+        }
         Err(CryptoError::KeyMismatch) => {
             return set(
+                &mut report,
                 SignatureStatus::Invalid,
                 Some(VerifyError::AlgorithmKeyMismatch { index }),
             );
         }
         Err(CryptoError::MalformedKey) => {
             return set(
+                &mut report,
                 SignatureStatus::Invalid,
                 Some(VerifyError::CertificateMalformed { index }),
             );
         }
         Err(CryptoError::MalformedSignature | CryptoError::BadSignature) => {
             return set(
+                &mut report,
                 SignatureStatus::Invalid,
                 Some(VerifyError::SignatureInvalid { index }),
             );
         }
     }
 
+    // A token that is present is always checked, never ignored.
+    match sig.timestamp {
+        Some(token) => match timestamp::verify_token(
+            token,
+            suite.timestamp_digest(),
+            sig.signature_field,
+            trust.tsa_roots,
+            policy.tsa_policies,
+        ) {
+            Ok(info) => {
+                if policy
+                    .time
+                    .is_some_and(|now| info.gen_time > now.saturating_add(MAX_CLOCK_SKEW))
+                {
+                    return set(
+                        &mut report,
+                        SignatureStatus::Invalid,
+                        Some(VerifyError::TimestampFuture { index }),
+                    );
+                }
+                report.timestamp = Some(info.gen_time);
+                let lifetime_signing = leaf
+                    .and_then(|l| crate::cert::parse_certificate(l).ok())
+                    .is_some_and(|c| c.has_lifetime_signing_eku);
+                if !lifetime_signing {
+                    time = info.gen_time;
+                    source = TimeSource::Timestamp;
+                }
+            }
+            // No trusted TSA root for this token: like a certificate path
+            // without a trusted root, the signature is untrusted, not broken.
+            Err(reason @ TimestampError::Chain(ChainError::UnknownIssuer)) => {
+                return set(
+                    &mut report,
+                    SignatureStatus::Untrusted,
+                    Some(VerifyError::Timestamp { index, reason }),
+                );
+            }
+            Err(reason) => {
+                return set(
+                    &mut report,
+                    SignatureStatus::Invalid,
+                    Some(VerifyError::Timestamp { index, reason }),
+                );
+            }
+        },
+        None if policy.require_timestamp.contains(suite) => {
+            return set(
+                &mut report,
+                SignatureStatus::Untrusted,
+                Some(VerifyError::TimestampMissing { index }),
+            );
+        }
+        None => {}
+    }
+
     let Some(leaf) = leaf else {
         // A raw key found among the trusted keys.
-        return set(SignatureStatus::Valid, None);
+        return set(&mut report, SignatureStatus::Valid, None);
     };
     // A pinned leaf key is trusted without a chain.
-    if trust.keys.iter().any(|k| *k == spki) {
-        return set(SignatureStatus::Valid, None);
+    if trust.keys.contains(&spki) {
+        return set(&mut report, SignatureStatus::Valid, None);
     }
+    report.checked_at = time;
+    report.time_source = source;
     let mut intermediates: Vec<CertificateDer<'_>, 4> = Vec::new();
     for der in sig.x5chain.iter().skip(1) {
         let _ = intermediates.push(CertificateDer::from(*der));
     }
     let at = UnixTime::since_unix_epoch(core::time::Duration::from_secs(time));
     match chain::verify_code_signing_chain(leaf, &intermediates, trust.roots, at) {
-        Ok(()) => set(SignatureStatus::Valid, None),
+        Ok(()) => set(&mut report, SignatureStatus::Valid, None),
+        Err(ChainError::Expired | ChainError::NotYetValid) if source == TimeSource::Timestamp => {
+            set(
+                &mut report,
+                SignatureStatus::Untrusted,
+                Some(VerifyError::TimestampOutsideCertValidity { index }),
+            )
+        }
         Err(reason) => set(
+            &mut report,
             SignatureStatus::Untrusted,
             Some(VerifyError::Chain { index, reason }),
         ),
@@ -309,7 +426,13 @@ fn select_digests(
         // An empty explicit set would check nothing: fail safe to the suites.
         DigestPolicy::Families(set) if set.is_empty() => DigestSet::for_suites(valid),
         DigestPolicy::Families(set) => set,
-        DigestPolicy::AllInManifest => return Ok(DigestSet::ALL),
+        DigestPolicy::AllInManifest => {
+            return Ok(manifest
+                .payloads
+                .iter()
+                .flat_map(|p| p.digests.iter())
+                .fold(DigestSet::EMPTY, |set, d| set.with(d.alg)));
+        }
     };
     for (payload, p) in manifest.payloads.iter().enumerate() {
         if let Some(alg) = wanted.iter().find(|a| p.digest(*a).is_none()) {

@@ -1,0 +1,1227 @@
+//! Tampering with real packages: every modification is rejected, with the
+//! rejection code `spec/policy.md` assigns to it.
+//!
+//! One package (ecdsa-p256 + sm2 + ml-dsa-65, two payloads) is signed once per
+//! test binary with the real `otaseal` binary; each test copies its bytes,
+//! tampers with the copy and runs `otaseal verify --json` on it. Cases that
+//! need a validly signed but malformed manifest or envelope build it with
+//! otaseal-manifest's encoders and sign it with otaseal-sign's `SigningKey`
+//! loaded from the development PKI.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use otaseal_manifest::container::{BLOCK, ENVELOPE_MEMBER, member_header, padding_len};
+use otaseal_manifest::envelope::{
+    CONTENT_TYPE, Sign1Parts, encode_envelope, encode_protected, sig_structure,
+};
+use otaseal_manifest::manifest::DEFAULT_CHUNK_LOG2;
+use otaseal_manifest::{
+    DigestAlg, DigestSet, Envelope, Manifest, Payload, PayloadDigest, PayloadKind, SignerDecl,
+    Suite,
+};
+use otaseal_sign::keys::SigningKey;
+use otaseal_sign::pki::{self, CertProfile, CertRequest, ObjectIdentifier};
+use otaseal_tests::*;
+use otaseal_verify::digest::{SerialDigester, payload_roots};
+use otaseal_verify::{PackageVerifier, Policy, TrustStore, VerifyError};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+
+/// The fixed creation time of every package of this test binary: a minute
+/// before the first use, so that the development certificates (valid from
+/// five minutes before `pki init`) cover it, as the signer requires.
+fn created() -> u64 {
+    static CREATED: OnceLock<u64> = OnceLock::new();
+    *CREATED.get_or_init(|| (unix_now() - 60) / 60 * 60)
+}
+
+fn created_text() -> String {
+    rfc3339(created())
+}
+const SUITES: [&str; 3] = ["ecdsa-p256", "sm2", "ml-dsa-65"];
+
+struct Fixture {
+    /// Development PKI for ecdsa-p256, sm2 and ml-dsa-65.
+    pki: PathBuf,
+    /// A second, unrelated PKI (ecdsa-p256 only).
+    other_pki: PathBuf,
+    fw: PathBuf,
+    app: PathBuf,
+    /// The signed package and its bytes.
+    package: PathBuf,
+    bytes: Vec<u8>,
+}
+
+fn fx() -> &'static Fixture {
+    static FX: OnceLock<Fixture> = OnceLock::new();
+    FX.get_or_init(|| {
+        let dir = test_dir("tamper-fixture");
+        let pki = dir.join("pki");
+        let other_pki = dir.join("other-pki");
+        otaseal([
+            "pki",
+            "init",
+            "--dir",
+            pki.to_str().unwrap(),
+            "--suites",
+            &SUITES.join(","),
+        ])
+        .expect_code(0);
+        otaseal([
+            "pki",
+            "init",
+            "--dir",
+            other_pki.to_str().unwrap(),
+            "--suites",
+            "ecdsa-p256",
+        ])
+        .expect_code(0);
+        // Sizes that are not multiples of 512, so both members have padding.
+        let fw = write_file(&dir, "fw.bin", &pseudo_random(5000, 1));
+        let app = write_file(&dir, "app.bin", &pseudo_random(1500, 2));
+        let package = dir.join("signed.ota");
+        sign_with(&pki, &package, &SUITES, &[&fw, &app], &[]).expect_code(0);
+        let bytes = read_file(&package);
+        Fixture {
+            pki,
+            other_pki,
+            fw,
+            app,
+            package,
+            bytes,
+        }
+    })
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn signer_arg(pki: &Path, suite: &str) -> String {
+    format!(
+        "key={},cert={}",
+        s(&pki.join(suite).join("signer.key.pem")),
+        s(&pki.join(suite).join("signer.chain.pem"))
+    )
+}
+
+/// `otaseal sign` with the fixture's product data.
+fn sign_with(pki: &Path, out: &Path, suites: &[&str], payloads: &[&Path], extra: &[&str]) -> Run {
+    let mut args: Vec<String> = [
+        "sign",
+        "--out",
+        s(out),
+        "--product",
+        "acme.tamper-test",
+        "--version",
+        "1.0.0",
+        "--security-version",
+        "5",
+        "--hw-compat",
+        "rev-a,rev-b",
+        "--created",
+        &created_text(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    for suite in suites {
+        args.push("--signer".into());
+        args.push(signer_arg(pki, suite));
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(payloads.iter().map(|p| s(p).to_string()));
+    otaseal(args)
+}
+
+/// Writes `bytes` as a package file in a fresh directory for `test`.
+fn put(test: &str, bytes: &[u8]) -> PathBuf {
+    write_file(&test_dir(test), "pkg.ota", bytes)
+}
+
+/// `otaseal verify PKG --json --trust <fixture roots> EXTRA...`.
+fn verify(pkg: &Path, extra: &[&str]) -> Run {
+    let roots = fx().pki.join("roots.pem");
+    let mut args = vec!["verify", s(pkg), "--json", "--trust", s(&roots)];
+    args.extend_from_slice(extra);
+    otaseal(args)
+}
+
+/// Asserts a rejection with exit code 1 and `code` in the JSON.
+#[track_caller]
+fn rejected(run: &Run, code: &str) {
+    run.expect_code(1);
+    let j = run.json();
+    assert_eq!(j["verdict"], "rejected", "{}", run.stdout);
+    assert_eq!(j["code"], code, "reason: {}", j["reason"]);
+}
+
+#[track_caller]
+fn accepted(run: &Run) {
+    run.expect_code(0);
+    let j = run.json();
+    assert_eq!(j["verdict"], "accepted", "{}", run.stdout);
+    assert_eq!(j["code"], "ok");
+}
+
+fn member(bytes: &[u8], name: &str) -> TarMember {
+    tar_members(bytes)
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no member {name}"))
+}
+
+fn envelope_of(bytes: &[u8]) -> Vec<u8> {
+    let m = member(bytes, ENVELOPE_MEMBER);
+    bytes[m.data..m.data + m.size].to_vec()
+}
+
+/// The manifest bytes and the signatures of an envelope, as encoder input.
+fn parts_of(envelope: &[u8]) -> (Vec<u8>, Vec<Sign1Parts>) {
+    let e = Envelope::decode(envelope).expect("envelope decodes");
+    let parts = e
+        .signatures
+        .iter()
+        .map(|s| Sign1Parts {
+            protected: s.protected.to_vec(),
+            timestamp: s.timestamp.map(<[u8]>::to_vec),
+            signature: s.signature.to_vec(),
+        })
+        .collect();
+    (e.manifest.to_vec(), parts)
+}
+
+/// The package with its envelope member replaced (header regenerated the
+/// way the signer writes it, payload members kept).
+fn with_envelope(package: &[u8], envelope: &[u8]) -> Vec<u8> {
+    let members = tar_members(package);
+    let rest = members[1].header;
+    let mut out = member_header(ENVELOPE_MEMBER, envelope.len() as u64, created())
+        .unwrap()
+        .to_vec();
+    out.extend_from_slice(envelope);
+    out.resize(out.len() + padding_len(envelope.len() as u64), 0);
+    out.extend_from_slice(&package[rest..]);
+    out
+}
+
+/// A container written with otaseal-manifest's `member_header`/`padding_len`.
+fn container(envelope: &[u8], payloads: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, data: &[u8]| {
+        out.extend_from_slice(&member_header(name, data.len() as u64, created()).unwrap());
+        out.extend_from_slice(data);
+        out.resize(out.len() + padding_len(data.len() as u64), 0);
+    };
+    add(ENVELOPE_MEMBER, envelope);
+    for (name, data) in payloads {
+        add(name, data);
+    }
+    out.resize(out.len() + 2 * BLOCK, 0);
+    out
+}
+
+/// A signer of the fixture PKI (or another): key and chain (leaf first).
+struct Signer {
+    key: SigningKey,
+    chain: Vec<Vec<u8>>,
+}
+
+fn load_signer(pki: &Path, suite: &str) -> Signer {
+    let dir = pki.join(suite);
+    let key = SigningKey::load(&dir.join("signer.key.pem")).expect("signer key");
+    let pem = std::fs::read_to_string(dir.join("signer.chain.pem")).unwrap();
+    Signer {
+        key,
+        chain: pki::certs_from_pem(&pem).unwrap(),
+    }
+}
+
+fn load_cert(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read_to_string(path).unwrap();
+    pki::certs_from_pem(&pem).unwrap().remove(0)
+}
+
+/// The two fixture payloads.
+fn payload_data() -> (Vec<u8>, Vec<u8>) {
+    (read_file(&fx().fw), read_file(&fx().app))
+}
+
+/// Encodes a manifest for `payloads` declaring `signers` (alg, kid), with
+/// SHA-256, SHA-384 and SM3 digests, after `tweak` edits it. Nothing is
+/// validated: the encoder writes what it is given.
+fn manifest_bytes(
+    signers: &[(i64, [u8; 32])],
+    payloads: &[(&str, &[u8])],
+    tweak: impl FnOnce(&mut Manifest<'_>),
+) -> Vec<u8> {
+    let families = DigestSet::EMPTY
+        .with(DigestAlg::Sha256)
+        .with(DigestAlg::Sha384)
+        .with(DigestAlg::Sm3);
+    let roots: Vec<_> = payloads
+        .iter()
+        .map(|(_, data)| payload_roots(families, data, DEFAULT_CHUNK_LOG2, &SerialDigester))
+        .collect();
+    let mut m = Manifest {
+        product: "acme.tamper-test",
+        hw_compat: heapless::Vec::new(),
+        version: "1.0.0",
+        security_version: 5,
+        created: created(),
+        expires: None,
+        signers: heapless::Vec::new(),
+        chunk_log2: DEFAULT_CHUNK_LOG2,
+        payloads: heapless::Vec::new(),
+    };
+    m.hw_compat.push("rev-a").unwrap();
+    m.hw_compat.push("rev-b").unwrap();
+    for (alg, kid) in signers {
+        m.signers.push(SignerDecl { alg: *alg, kid }).unwrap();
+    }
+    for ((name, data), roots) in payloads.iter().zip(&roots) {
+        let mut digests = heapless::Vec::new();
+        for (alg, value) in roots {
+            digests
+                .push(PayloadDigest {
+                    alg: *alg,
+                    root: value.as_bytes(),
+                })
+                .unwrap();
+        }
+        m.payloads
+            .push(Payload {
+                name,
+                size: data.len() as u64,
+                kind: PayloadKind::Raw,
+                target: None,
+                digests,
+            })
+            .unwrap();
+    }
+    tweak(&mut m);
+    m.to_vec()
+}
+
+/// A valid COSE_Sign1 by `signer` over `manifest` with protected header
+/// `protected`.
+fn sign_part(signer: &Signer, protected: Vec<u8>, manifest: &[u8]) -> Sign1Parts {
+    let signature = signer
+        .key
+        .sign(&sig_structure(&protected, manifest))
+        .unwrap();
+    Sign1Parts {
+        protected,
+        timestamp: None,
+        signature,
+    }
+}
+
+/// The standard protected header of a signer.
+fn protected_of(signer: &Signer, alg: i64) -> Vec<u8> {
+    let chain: Vec<&[u8]> = signer.chain.iter().map(Vec::as_slice).collect();
+    encode_protected(alg, &signer.key.key_id(), &chain)
+}
+
+/// A single-signer (fixture ecdsa-p256) package over the fixture payloads,
+/// with the manifest edited by `tweak` and the raw manifest bytes by `patch`.
+fn p256_package(
+    tweak: impl FnOnce(&mut Manifest<'_>),
+    patch: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let mut manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, tweak);
+    patch(&mut manifest);
+    let part = sign_part(&signer, protected_of(&signer, -9), &manifest);
+    container(&encode_envelope(&manifest, &[part]), &payloads)
+}
+
+/// Position of security version 5 (key 4) right before key 5 (created) in a
+/// manifest or a package: the byte pattern `04 05 05 1a`.
+fn security_version_at(bytes: &[u8]) -> usize {
+    let hits: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == [0x04, 0x05, 0x05, 0x1a])
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "security version pattern not unique");
+    hits[0]
+}
+
+// ---------------------------------------------------------------------------
+// Controls: the untampered inputs are accepted.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn control_untampered_package_is_accepted() {
+    let run = verify(
+        &fx().package,
+        &["--hw-id", "rev-a", "--min-security-version", "5"],
+    );
+    accepted(&run);
+    let j = run.json();
+    let statuses: Vec<_> = j["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["valid", "valid", "valid"]);
+}
+
+#[test]
+fn control_hand_built_package_is_accepted() {
+    // The builder used by the signed-but-malformed cases produces packages
+    // the verifier accepts when nothing is wrong with them.
+    let pkg = put("control-hand-built", &p256_package(|_| {}, |_| {}));
+    accepted(&verify(&pkg, &[]));
+    // ... and a re-encoded fixture envelope is byte-identical.
+    let env = envelope_of(&fx().bytes);
+    let (manifest, parts) = parts_of(&env);
+    assert_eq!(encode_envelope(&manifest, &parts), env);
+    assert_eq!(with_envelope(&fx().bytes, &env), fx().bytes);
+}
+
+// ---------------------------------------------------------------------------
+// Container
+// ---------------------------------------------------------------------------
+
+#[test]
+fn payload_bit_flip() {
+    let mut b = fx().bytes.clone();
+    let m = member(&b, "fw.bin");
+    b[m.data + 1234] ^= 0x10;
+    rejected(
+        &verify(&put("payload-bit-flip", &b), &[]),
+        "payload-digest-mismatch",
+    );
+}
+
+#[test]
+fn truncated_in_payload() {
+    let b = &fx().bytes;
+    let m = member(b, "app.bin");
+    let pkg = put("truncated-payload", &b[..m.data + 100]);
+    rejected(&verify(&pkg, &[]), "container-truncated");
+}
+
+#[test]
+fn truncated_in_envelope() {
+    let b = &fx().bytes;
+    let pkg = put("truncated-envelope", &b[..BLOCK + 1000]);
+    rejected(&verify(&pkg, &[]), "container-truncated");
+}
+
+#[test]
+fn truncated_end_blocks() {
+    let b = &fx().bytes;
+    let pkg = put("truncated-end", &b[..b.len() - 1]);
+    rejected(&verify(&pkg, &[]), "container-truncated");
+}
+
+#[test]
+fn trailing_bytes() {
+    let mut b = fx().bytes.clone();
+    b.extend_from_slice(&[0u8; BLOCK]);
+    rejected(
+        &verify(&put("trailing-zero", &b), &[]),
+        "container-trailing-data",
+    );
+    let mut b = fx().bytes.clone();
+    b.push(b'x');
+    rejected(
+        &verify(&put("trailing-x", &b), &[]),
+        "container-trailing-data",
+    );
+}
+
+#[test]
+fn extra_member_before_end_blocks() {
+    let b = &fx().bytes;
+    let last = member(b, "app.bin");
+    let mut out = b[..last.end()].to_vec();
+    let extra = b"#!/bin/sh\nrm -rf /\n";
+    out.extend_from_slice(&member_header("extra.sh", extra.len() as u64, created()).unwrap());
+    out.extend_from_slice(extra);
+    out.resize(out.len() + padding_len(extra.len() as u64), 0);
+    out.extend_from_slice(&b[last.end()..]);
+    assert_eq!(tar_members(&out).len(), 4);
+    rejected(
+        &verify(&put("extra-member", &out), &[]),
+        "container-header-mismatch",
+    );
+}
+
+#[test]
+fn payload_members_reordered() {
+    let b = &fx().bytes;
+    let fw = member(b, "fw.bin");
+    let app = member(b, "app.bin");
+    let mut out = b[..fw.header].to_vec();
+    out.extend_from_slice(&b[app.header..app.end()]);
+    out.extend_from_slice(&b[fw.header..fw.end()]);
+    out.extend_from_slice(&b[app.end()..]);
+    assert_eq!(out.len(), b.len());
+    let names: Vec<_> = tar_members(&out).into_iter().map(|m| m.name).collect();
+    assert_eq!(names, [ENVELOPE_MEMBER, "app.bin", "fw.bin"]);
+    rejected(
+        &verify(&put("reordered", &out), &[]),
+        "container-header-mismatch",
+    );
+}
+
+#[test]
+fn member_turned_into_symlink() {
+    let mut b = fx().bytes.clone();
+    let m = member(&b, "fw.bin");
+    let h = &mut b[m.header..m.header + BLOCK];
+    h[156] = b'2';
+    h[157..157 + 11].copy_from_slice(b"/etc/passwd");
+    fix_tar_checksum(h);
+    let dir = test_dir("symlink-member");
+    let pkg = write_file(&dir, "pkg.ota", &b);
+    // A real tar reader sees a symlink (the checksum is right).
+    let list = run_command(std::process::Command::new("tar").arg("tvf").arg(&pkg));
+    assert!(
+        list.stdout.contains("fw.bin -> /etc/passwd"),
+        "tar tvf: {}{}",
+        list.stdout,
+        list.stderr
+    );
+    rejected(&verify(&pkg, &[]), "container-header-mismatch");
+}
+
+#[test]
+fn nonzero_padding_after_payload() {
+    let mut b = fx().bytes.clone();
+    let m = member(&b, "fw.bin");
+    assert!(m.end() > m.data + m.size, "fw.bin has padding");
+    b[m.end() - 1] = 1;
+    rejected(
+        &verify(&put("padding-payload", &b), &[]),
+        "container-padding",
+    );
+}
+
+#[test]
+fn nonzero_padding_after_envelope() {
+    let mut b = fx().bytes.clone();
+    let m = member(&b, ENVELOPE_MEMBER);
+    assert!(m.end() > m.data + m.size, "envelope has padding");
+    b[m.data + m.size] = 0x20;
+    rejected(
+        &verify(&put("padding-envelope", &b), &[]),
+        "container-padding",
+    );
+}
+
+#[test]
+fn nonzero_second_end_block() {
+    let mut b = fx().bytes.clone();
+    let n = b.len();
+    b[n - 10] = 1;
+    rejected(&verify(&put("padding-end", &b), &[]), "container-padding");
+}
+
+#[test]
+fn plain_tar_is_not_a_package() {
+    let dir = test_dir("plain-tar");
+    let mut builder = tar::Builder::new(Vec::new());
+    let data = pseudo_random(3000, 9);
+    let mut header = tar::Header::new_ustar();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "firmware.bin", data.as_slice())
+        .unwrap();
+    let bytes = builder.into_inner().unwrap();
+    let pkg = write_file(&dir, "plain.tar", &bytes);
+    rejected(&verify(&pkg, &[]), "container-not-package");
+}
+
+#[test]
+fn envelope_larger_than_max_envelope() {
+    let env_size = envelope_of(&fx().bytes).len();
+    assert!(env_size > 4096, "envelope is {env_size} bytes");
+    rejected(
+        &verify(&fx().package, &["--max-envelope", "4096"]),
+        "envelope-too-large",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Envelope and signatures
+// ---------------------------------------------------------------------------
+
+#[test]
+fn manifest_byte_changed_without_resigning() {
+    let mut b = fx().bytes.clone();
+    let at = security_version_at(&b);
+    b[at + 1] = 0x06; // security version 5 -> 6
+    rejected(&verify(&put("manifest-byte", &b), &[]), "signature-invalid");
+}
+
+#[test]
+fn removed_signature() {
+    let env = envelope_of(&fx().bytes);
+    let (manifest, mut parts) = parts_of(&env);
+    parts.remove(1); // strip sm2
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts));
+    let run = verify(&put("removed-signature", &b), &[]);
+    rejected(&run, "signature-missing");
+    // Even a policy that asks for the remaining suite only.
+    let run = verify(
+        &put("removed-signature-require", &b),
+        &["--require", "ecdsa-p256"],
+    );
+    rejected(&run, "signature-missing");
+}
+
+#[test]
+fn signature_moved_from_another_package() {
+    let dir = test_dir("moved-signature");
+    let other = dir.join("other.ota");
+    let fw2 = write_file(&dir, "fw.bin", &pseudo_random(5000, 77));
+    sign_with(&fx().pki, &other, &SUITES, &[&fw2, &fx().app], &[]).expect_code(0);
+    let (_, theirs) = parts_of(&envelope_of(&read_file(&other)));
+    let (manifest, mut ours) = parts_of(&envelope_of(&fx().bytes));
+    // Same key and chain: identical protected headers, so only the signature moves.
+    assert_eq!(theirs[0].protected, ours[0].protected);
+    ours[0].signature = theirs[0].signature.clone();
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &ours));
+    rejected(
+        &verify(&put("moved-signature", &b), &[]),
+        "signature-invalid",
+    );
+}
+
+#[test]
+fn undeclared_signature_appended() {
+    let (manifest, mut parts) = parts_of(&envelope_of(&fx().bytes));
+    let stranger = load_signer(&fx().other_pki, "ecdsa-p256");
+    parts.push(sign_part(&stranger, protected_of(&stranger, -9), &manifest));
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts));
+    rejected(&verify(&put("undeclared", &b), &[]), "signature-undeclared");
+}
+
+#[test]
+fn signatures_reordered() {
+    let (manifest, mut parts) = parts_of(&envelope_of(&fx().bytes));
+    parts.swap(0, 1);
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts));
+    rejected(&verify(&put("sig-order", &b), &[]), "signature-order");
+}
+
+#[test]
+fn ml_dsa_signature_with_nonempty_context() {
+    let (manifest, mut parts) = parts_of(&envelope_of(&fx().bytes));
+    let key_pem = std::fs::read_to_string(fx().pki.join("ml-dsa-65/signer.key.pem")).unwrap();
+    let blocks = pem_blocks(&key_pem);
+    let der = &blocks[0].1;
+    // RFC 9881 seed form: privateKey OCTET STRING { [0] IMPLICIT OCTET STRING (32) }.
+    let n = der.len();
+    assert_eq!(&der[n - 36..n - 32], &[0x04, 0x22, 0x80, 0x20]);
+    let seed = ml_dsa::Seed::try_from(&der[n - 32..]).unwrap();
+    let key = ml_dsa::SigningKey::<ml_dsa::MlDsa65>::from_seed(&seed);
+    let tbs = sig_structure(&parts[2].protected, &manifest);
+    let sign = |ctx: &[u8]| {
+        key.expanded_key()
+            .sign_deterministic(&tbs, ctx)
+            .unwrap()
+            .encode()
+            .to_vec()
+    };
+
+    // Control: the same key with the empty context verifies.
+    parts[2].signature = sign(b"");
+    assert_eq!(parts[2].signature.len(), 3309);
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts));
+    accepted(&verify(&put("ml-dsa-empty-ctx", &b), &[]));
+
+    parts[2].signature = sign(b"otaseal");
+    let b = with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts));
+    rejected(&verify(&put("ml-dsa-ctx", &b), &[]), "signature-invalid");
+}
+
+#[test]
+fn attached_cose_payload() {
+    let (manifest, parts) = parts_of(&envelope_of(&fx().bytes));
+    // Hand-encoded envelope whose COSE_Sign1s carry the manifest as payload.
+    let mut env = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut env);
+    e.array(3)
+        .unwrap()
+        .u64(1)
+        .unwrap()
+        .bytes(&manifest)
+        .unwrap();
+    e.array(parts.len() as u64).unwrap();
+    for p in &parts {
+        e.tag(minicbor::data::Tag::new(18)).unwrap();
+        e.array(4).unwrap().bytes(&p.protected).unwrap();
+        e.map(0).unwrap();
+        e.bytes(&manifest).unwrap().bytes(&p.signature).unwrap();
+    }
+    let b = with_envelope(&fx().bytes, &env);
+    rejected(&verify(&put("attached", &b), &[]), "envelope-malformed");
+}
+
+#[test]
+fn unknown_unprotected_header_label() {
+    let (manifest, parts) = parts_of(&envelope_of(&fx().bytes));
+    let mut env = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut env);
+    e.array(3)
+        .unwrap()
+        .u64(1)
+        .unwrap()
+        .bytes(&manifest)
+        .unwrap();
+    e.array(parts.len() as u64).unwrap();
+    for (i, p) in parts.iter().enumerate() {
+        e.tag(minicbor::data::Tag::new(18)).unwrap();
+        e.array(4).unwrap().bytes(&p.protected).unwrap();
+        if i == 0 {
+            // kid (4) is a protected-only label here; unprotected allows only 270.
+            e.map(1).unwrap().i64(4).unwrap().bytes(&[0u8; 32]).unwrap();
+        } else {
+            e.map(0).unwrap();
+        }
+        e.null().unwrap().bytes(&p.signature).unwrap();
+    }
+    let b = with_envelope(&fx().bytes, &env);
+    rejected(
+        &verify(&put("unprotected-label", &b), &[]),
+        "cose-unknown-header",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Validly signed, malformed manifests and headers
+// ---------------------------------------------------------------------------
+
+#[test]
+fn duplicate_payload_names() {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, _) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("fw.bin", &fw)];
+    let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
+    let part = sign_part(&signer, protected_of(&signer, -9), &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    rejected(
+        &verify(&put("dup-payload", &b), &[]),
+        "manifest-duplicate-payload",
+    );
+}
+
+#[test]
+fn non_canonical_cbor_in_signed_manifest() {
+    let b = p256_package(
+        |_| {},
+        |m| {
+            // security version 5 in the two-byte form 0x18 0x05.
+            let at = security_version_at(m);
+            m.splice(at + 1..at + 2, [0x18, 0x05]);
+        },
+    );
+    rejected(
+        &verify(&put("non-canonical", &b), &[]),
+        "cbor-non-canonical",
+    );
+}
+
+#[test]
+fn unknown_critical_manifest_field() {
+    let b = p256_package(
+        |_| {},
+        |m| {
+            assert_eq!(m[0], 0xa9, "9 fields");
+            m[0] = 0xaa;
+            m.extend_from_slice(&[0x0a, 0x00]); // key 10 => 0, after key 9
+        },
+    );
+    rejected(
+        &verify(&put("critical-field", &b), &[]),
+        "manifest-unknown-critical-field",
+    );
+}
+
+#[test]
+fn non_critical_manifest_extension_is_ignored() {
+    // Contrast with the critical case: a negative key is an extension.
+    let b = p256_package(
+        |_| {},
+        |m| {
+            m[0] = 0xaa;
+            m.extend_from_slice(&[0x20, 0x61, b'x']); // -1 => "x"
+        },
+    );
+    accepted(&verify(&put("extension-field", &b), &[]));
+}
+
+#[test]
+fn manifest_format_version_2() {
+    let b = p256_package(
+        |_| {},
+        |m| {
+            assert_eq!(&m[1..3], &[0x00, 0x01]);
+            m[2] = 0x02;
+        },
+    );
+    rejected(&verify(&put("version-2", &b), &[]), "manifest-version");
+}
+
+#[test]
+fn alg_key_mismatch() {
+    // ESP384 (-51) in the protected header and the declaration, P-256 key.
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let manifest = manifest_bytes(&[(-51, signer.key.key_id())], &payloads, |_| {});
+    let part = sign_part(&signer, protected_of(&signer, -51), &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    rejected(&verify(&put("alg-key", &b), &[]), "alg-key-mismatch");
+}
+
+#[test]
+fn kid_does_not_match_leaf() {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let kid = [0x42u8; 32];
+    let manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    let chain: Vec<&[u8]> = signer.chain.iter().map(Vec::as_slice).collect();
+    let part = sign_part(&signer, encode_protected(-9, &kid, &chain), &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    rejected(&verify(&put("kid", &b), &[]), "kid-mismatch");
+}
+
+#[test]
+fn unknown_protected_header_label() {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let kid = signer.key.key_id();
+    let manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    // {1: -9, 3: ctype, 4: kid, 5: IV, 33: [leaf, intermediate]}, keys sorted.
+    let mut protected = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut protected);
+    e.map(5).unwrap();
+    e.i64(1).unwrap().i64(-9).unwrap();
+    e.i64(3).unwrap().str(CONTENT_TYPE).unwrap();
+    e.i64(4).unwrap().bytes(&kid).unwrap();
+    e.i64(5).unwrap().bytes(&[0u8; 16]).unwrap();
+    e.i64(33).unwrap().array(2).unwrap();
+    e.bytes(&signer.chain[0])
+        .unwrap()
+        .bytes(&signer.chain[1])
+        .unwrap();
+    let part = sign_part(&signer, protected, &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    rejected(
+        &verify(&put("protected-label", &b), &[]),
+        "cose-unknown-header",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Certificates and trust
+// ---------------------------------------------------------------------------
+
+#[test]
+fn wrong_root() {
+    // policy.md 6: `chain-untrusted` = no path to a trusted root. The other
+    // PKI's roots.pem is a different root with the same subject name.
+    let other_roots = fx().other_pki.join("roots.pem");
+    let run = otaseal([
+        "verify",
+        s(&fx().package),
+        "--json",
+        "--trust",
+        s(&other_roots),
+    ]);
+    rejected(&run, "chain-untrusted");
+}
+
+#[test]
+fn wrong_root_with_another_name() {
+    // The same as `wrong_root` with a root whose name differs from the
+    // fixture's: no issuer is found at all.
+    let dir = test_dir("wrong-root-named");
+    let key = SigningKey::generate(Suite::EcdsaP256).unwrap();
+    let now = unix_now();
+    let root = pki::issue_certificate(&CertRequest {
+        subject_cn: "another vendor root",
+        profile: CertProfile::Root,
+        not_before: now - 600,
+        not_after: now + 30 * 86_400,
+        subject_key: &key,
+        issuer: None,
+        serial: None,
+    })
+    .unwrap();
+    let roots = write_file(&dir, "roots.pem", pki::certs_to_pem(&[root]).as_bytes());
+    let run = otaseal(["verify", s(&fx().package), "--json", "--trust", s(&roots)]);
+    let j = run.json();
+    rejected(&run, "chain-untrusted");
+    for sig in j["signatures"].as_array().unwrap() {
+        assert_eq!(sig["status"], "untrusted");
+        assert_eq!(sig["code"], "chain-untrusted");
+    }
+}
+
+/// Signs the fixture payloads (ecdsa-p256 only) with the fixture signer key
+/// and a leaf certificate of `profile` under the fixture intermediate.
+fn leaf_profile_package(test: &str, profile: CertProfile) -> PathBuf {
+    let dir = test_dir(test);
+    let p = fx().pki.join("ecdsa-p256");
+    let signer_key = SigningKey::load(&p.join("signer.key.pem")).unwrap();
+    let inter_key = SigningKey::load(&p.join("intermediate.key.pem")).unwrap();
+    let inter = load_cert(&p.join("intermediate.cert.pem"));
+    let now = unix_now();
+    let leaf = pki::issue_certificate(&CertRequest {
+        subject_cn: "tamper test leaf",
+        profile,
+        not_before: now - 600,
+        not_after: now + 30 * 86_400,
+        subject_key: &signer_key,
+        issuer: Some((&inter_key, &inter)),
+        serial: None,
+    })
+    .unwrap();
+    let chain = write_file(
+        &dir,
+        "chain.pem",
+        pki::certs_to_pem(&[leaf, inter]).as_bytes(),
+    );
+    let out = dir.join("pkg.ota");
+    let signer = format!("key={},cert={}", s(&p.join("signer.key.pem")), s(&chain));
+    let run = otaseal([
+        "sign",
+        "--out",
+        s(&out),
+        "--product",
+        "acme.tamper-test",
+        "--version",
+        "1.0.0",
+        "--security-version",
+        "5",
+        "--hw-compat",
+        "rev-a",
+        "--created",
+        &created_text(),
+        "--signer",
+        &signer,
+        s(&fx().fw),
+    ]);
+    run.expect_code(0);
+    out
+}
+
+#[test]
+fn leaf_without_code_signing_eku() {
+    let pkg = leaf_profile_package("leaf-no-eku", CertProfile::LeafWithoutEku);
+    rejected(&verify(&pkg, &[]), "cert-eku");
+}
+
+#[test]
+fn leaf_with_only_server_auth_eku() {
+    let server_auth = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+    let pkg = leaf_profile_package(
+        "leaf-server-auth",
+        CertProfile::LeafWithEku(vec![server_auth]),
+    );
+    rejected(&verify(&pkg, &[]), "cert-eku");
+}
+
+#[test]
+fn control_leaf_with_code_signing_eku_is_accepted() {
+    let pkg = leaf_profile_package("leaf-code-signing", CertProfile::CodeSigningLeaf);
+    accepted(&verify(&pkg, &[]));
+}
+
+/// Validity of the fixture's ecdsa-p256 leaf (every certificate of the
+/// development PKI has the same).
+fn leaf_validity() -> (u64, u64) {
+    let leaf = load_signer(&fx().pki, "ecdsa-p256").chain.remove(0);
+    let info = otaseal_verify::cert::parse_certificate(&leaf).unwrap();
+    (info.not_before, info.not_after)
+}
+
+#[test]
+fn certificate_expired() {
+    let (_, not_after) = leaf_validity();
+    accepted(&verify(&fx().package, &["--at", &rfc3339(not_after)]));
+    rejected(
+        &verify(&fx().package, &["--at", &rfc3339(not_after + 1)]),
+        "cert-expired",
+    );
+}
+
+#[test]
+fn certificate_not_yet_valid() {
+    let (not_before, _) = leaf_validity();
+    accepted(&verify(&fx().package, &["--at", &rfc3339(not_before)]));
+    rejected(
+        &verify(&fx().package, &["--at", &rfc3339(not_before - 1)]),
+        "cert-not-yet-valid",
+    );
+}
+
+#[test]
+fn x5chain_with_intermediate_of_another_pki() {
+    // A valid signature over the manifest by the fixture signer, whose
+    // x5chain carries another PKI's intermediate (same subject name,
+    // different key): the path cannot be completed.
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let foreign = load_cert(&fx().other_pki.join("ecdsa-p256/intermediate.cert.pem"));
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let kid = signer.key.key_id();
+    let manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    let protected = encode_protected(-9, &kid, &[&signer.chain[0], &foreign]);
+    let part = sign_part(&signer, protected, &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    let run = verify(&put("foreign-intermediate", &b), &[]);
+    rejected(&run, "chain-untrusted");
+}
+
+#[test]
+fn x5chain_with_unrelated_intermediate() {
+    // As above, with an intermediate of a different name issued by the
+    // other PKI's root: the leaf's issuer is nowhere in the path.
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let p = fx().other_pki.join("ecdsa-p256");
+    let root_key = SigningKey::load(&p.join("root.key.pem")).unwrap();
+    let root = load_cert(&p.join("root.cert.pem"));
+    let rogue_key = SigningKey::generate(Suite::EcdsaP256).unwrap();
+    let now = unix_now();
+    let rogue = pki::issue_certificate(&CertRequest {
+        subject_cn: "rogue intermediate",
+        profile: CertProfile::Intermediate,
+        not_before: now - 600,
+        not_after: now + 30 * 86_400,
+        subject_key: &rogue_key,
+        issuer: Some((&root_key, &root)),
+        serial: None,
+    })
+    .unwrap();
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let kid = signer.key.key_id();
+    let manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    let protected = encode_protected(-9, &kid, &[&signer.chain[0], &rogue]);
+    let part = sign_part(&signer, protected, &manifest);
+    let b = container(&encode_envelope(&manifest, &[part]), &payloads);
+    let pkg = put("rogue-intermediate", &b);
+    rejected(&verify(&pkg, &[]), "chain-untrusted");
+    // Trusting both PKIs does not help: the leaf was not issued by the rogue.
+    let other_roots = fx().other_pki.join("roots.pem");
+    rejected(
+        &verify(&pkg, &["--trust", s(&other_roots)]),
+        "chain-untrusted",
+    );
+}
+
+#[test]
+fn raw_key_signer_not_trusted() {
+    let dir = test_dir("raw-key-untrusted");
+    let k1 = dir.join("k1.pem");
+    let k2 = dir.join("k2.pem");
+    otaseal(["keygen", "--alg", "ecdsa-p256", "--out", s(&k1)]).expect_code(0);
+    otaseal(["keygen", "--alg", "ecdsa-p256", "--out", s(&k2)]).expect_code(0);
+    let pkg = dir.join("raw.ota");
+    let signer = format!("key={}", s(&k1));
+    otaseal([
+        "sign",
+        "--out",
+        s(&pkg),
+        "--product",
+        "acme.tamper-test",
+        "--version",
+        "1.0.0",
+        "--security-version",
+        "5",
+        "--hw-compat",
+        "rev-a",
+        "--created",
+        &created_text(),
+        "--signer",
+        &signer,
+        s(&fx().fw),
+    ])
+    .expect_code(0);
+    let trust = |key: &Path| {
+        otaseal([
+            "verify",
+            s(&pkg),
+            "--json",
+            "--trust-key",
+            s(&dir.join(format!(
+                "{}.pub.pem",
+                key.file_stem().unwrap().to_str().unwrap()
+            ))),
+        ])
+    };
+    accepted(&trust(&k1));
+    rejected(&trust(&k2), "key-untrusted");
+}
+
+// ---------------------------------------------------------------------------
+// Policy
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rollback() {
+    rejected(
+        &verify(&fx().package, &["--min-security-version", "6"]),
+        "rollback",
+    );
+}
+
+#[test]
+fn wrong_hardware() {
+    rejected(
+        &verify(&fx().package, &["--hw-id", "rev-z"]),
+        "hw-incompatible",
+    );
+}
+
+#[test]
+fn manifest_expired() {
+    let dir = test_dir("manifest-expired");
+    let pkg = dir.join("expiring.ota");
+    let now = unix_now();
+    let expires = rfc3339(now + 86_400);
+    sign_with(
+        &fx().pki,
+        &pkg,
+        &["ecdsa-p256"],
+        &[&fx().fw],
+        &["--expires", &expires],
+    )
+    .expect_code(0);
+    accepted(&verify(&pkg, &["--at", &rfc3339(now + 3600)]));
+    rejected(
+        &verify(&pkg, &["--at", &rfc3339(now + 2 * 86_400)]),
+        "manifest-expired",
+    );
+}
+
+#[test]
+fn required_suite_absent() {
+    rejected(
+        &verify(&fx().package, &["--require", "ml-dsa-87"]),
+        "policy-unsatisfied",
+    );
+}
+
+#[test]
+fn digest_family_not_in_manifest() {
+    rejected(
+        &verify(&fx().package, &["--digest", "sha-512"]),
+        "payload-digest-missing",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Property: every single-byte change of a small package is rejected.
+// ---------------------------------------------------------------------------
+
+fn small_package() -> Vec<u8> {
+    static SMALL: OnceLock<Vec<u8>> = OnceLock::new();
+    SMALL
+        .get_or_init(|| {
+            let dir = test_dir("small-package");
+            let a = write_file(&dir, "a.bin", &pseudo_random(700, 5));
+            let b = write_file(&dir, "b.img", &pseudo_random(1300, 6));
+            let out = dir.join("small.ota");
+            sign_with(&fx().pki, &out, &["ecdsa-p256"], &[&a, &b], &[]).expect_code(0);
+            read_file(&out)
+        })
+        .clone()
+}
+
+fn verify_in_process(
+    bytes: &[u8],
+    anchors: &[TrustAnchor<'_>],
+    time: u64,
+    chunk: usize,
+) -> Result<(), VerifyError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let policy = Policy {
+        time: Some(time),
+        ..Policy::default()
+    };
+    let trust = TrustStore {
+        roots: anchors,
+        keys: &[],
+        tsa_roots: &[],
+    };
+    let mut v = PackageVerifier::new(&mut buf, policy, trust);
+    for c in bytes.chunks(chunk) {
+        v.update(c)?;
+    }
+    v.finish().map(|_| ())
+}
+
+#[test]
+fn every_single_byte_flip_is_rejected() {
+    let pkg = small_package();
+    let roots_pem = std::fs::read_to_string(fx().pki.join("roots.pem")).unwrap();
+    let root_ders = pki::certs_from_pem(&roots_pem).unwrap();
+    let certs: Vec<CertificateDer<'_>> = root_ders
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let anchors: Vec<TrustAnchor<'_>> = certs
+        .iter()
+        .map(|c| webpki::anchor_from_trusted_cert(c).unwrap())
+        .collect();
+    let now = unix_now();
+    verify_in_process(&pkg, &anchors, now, 4096).expect("the untampered package verifies");
+
+    // Every position of the first 4 KiB (header, envelope, first payload
+    // header), then every 3rd position of the rest; the flipped bit and the
+    // feeding chunk size vary with the position.
+    let positions: Vec<usize> = (0..pkg.len().min(4096))
+        .chain((4096..pkg.len()).step_by(3))
+        .chain([pkg.len() - 1])
+        .collect();
+    assert!(positions.len() > 4096, "{} positions", positions.len());
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let positions = &positions;
+                let pkg = &pkg;
+                let anchors = &anchors;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for &pos in positions.iter().skip(w).step_by(2) {
+                        let mut copy = pkg.clone();
+                        copy[pos] ^= 1 << (pos % 8);
+                        let chunk = 1 + (pos * 7919) % 3000;
+                        let result = std::panic::catch_unwind(|| {
+                            verify_in_process(&copy, anchors, now, chunk)
+                        });
+                        match result {
+                            Ok(Err(_)) => {}
+                            Ok(Ok(())) => failures.push(format!("byte {pos}: accepted")),
+                            Err(_) => failures.push(format!("byte {pos}: panicked")),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+}
