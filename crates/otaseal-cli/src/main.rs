@@ -7,6 +7,7 @@ mod inspect;
 mod keys;
 mod output;
 mod sign;
+mod tsa;
 mod verify;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ Examples:
       --signer key=pki/sm2/signer.key.pem,cert=pki/sm2/signer.chain.pem firmware.bin
   otaseal verify fw.ota --trust pki/roots.pem --hw-id board-a --json
   otaseal inspect fw.ota
+  otaseal tsa serve --listen 127.0.0.1:3180 --key pki/ecdsa-p256/tsa.key.pem --cert pki/ecdsa-p256/tsa.chain.pem
+  otaseal sign ... --tsa http://127.0.0.1:3180 firmware.bin     # RFC 3161 token in every signature
   otaseal demo                                      # all of the above, end to end
 
 Exit codes: 0 accepted or success, 1 rejected, 2 usage or I/O error."
@@ -52,11 +55,27 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Show what a package contains, without verifying it.
     Inspect(inspect::InspectArgs),
+    /// Add RFC 3161 timestamps to the signatures of a signed package.
+    Timestamp(tsa::TimestampArgs),
+    /// RFC 3161 time-stamp authority.
+    Tsa(TsaArgs),
     /// Development PKI helpers.
     Pki(PkiArgs),
     /// Make a throwaway PKI, sign the sample payloads with ecdsa-p256 + sm2 +
     /// ml-dsa-65, then verify and inspect the package.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct TsaArgs {
+    #[command(subcommand)]
+    command: TsaCommand,
+}
+
+#[derive(Subcommand)]
+enum TsaCommand {
+    /// Serve RFC 3161 time-stamp requests over HTTP(S).
+    Serve(tsa::ServeArgs),
 }
 
 #[derive(Args)]
@@ -105,6 +124,10 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Pki(PkiArgs {
             command: PkiCommand::Init(a),
         }) => keys::pki_init(a),
+        Command::Timestamp(a) => tsa::timestamp(a),
+        Command::Tsa(TsaArgs {
+            command: TsaCommand::Serve(a),
+        }) => tsa::serve(a),
         Command::Demo(a) => demo::run(a),
     }
 }

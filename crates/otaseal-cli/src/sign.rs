@@ -27,6 +27,10 @@ Examples:
   otaseal sign --out fw.ota --product acme.x --version 2 --security-version 2 \\
       --hw-compat rev-a --signer key=p256.pem,cert=p256.chain.pem --signer key=mldsa65.pem fw.bin
 
+  # Every signature timestamped; the SM2 one by an SM2 TSA
+  otaseal sign ... --tsa https://tsa.example/rsa \
+      --signer key=sm2.pem,cert=sm2.chain.pem,tsa=https://tsa.example/sm2 fw.bin
+
 Payloads may be raw images or .tar, .tar.gz/.tgz, .zip archives; archives with absolute
 paths, '..', escaping links, device nodes or duplicate names are refused. The package is
 written to a temporary file and renamed into place only when complete.")]
@@ -52,9 +56,14 @@ pub struct SignArgs {
     /// Creation time, RFC 3339 (default: now). For reproducible builds.
     #[arg(long)]
     created: Option<String>,
-    /// A signer: key=KEY.pem[,cert=CHAIN.pem]. Repeat for several signatures.
+    /// A signer: key=KEY.pem[,cert=CHAIN.pem][,tsa=URL...]. Repeat for several signatures.
     #[arg(long = "signer", required = true)]
     signers: Vec<String>,
+    /// TSA URL for every signer without its own tsa= (repeatable: failover order).
+    #[arg(long = "tsa")]
+    tsa: Vec<String>,
+    #[command(flatten)]
+    tsa_client: crate::tsa::TsaClientArgs,
     /// Install target hint for a payload: NAME=HINT (repeatable).
     #[arg(long = "target")]
     targets: Vec<String>,
@@ -79,18 +88,21 @@ pub struct SignArgs {
 struct LoadedSigner {
     key: SigningKey,
     chain: Vec<Vec<u8>>,
+    tsa: Vec<String>,
 }
 
 fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
     let mut key = None;
     let mut cert = None;
+    let mut tsa = Vec::new();
     for part in spec.split(',') {
         match part.split_once('=') {
             Some(("key", v)) => key = Some(PathBuf::from(v)),
             Some(("cert", v)) => cert = Some(PathBuf::from(v)),
+            Some(("tsa", v)) => tsa.push(v.to_string()),
             _ => {
                 return Err(CliError(format!(
-                    "--signer {spec:?}: expected key=KEY.pem[,cert=CHAIN.pem]"
+                    "--signer {spec:?}: expected key=KEY.pem[,cert=CHAIN.pem][,tsa=URL]"
                 )));
             }
         }
@@ -105,7 +117,7 @@ fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
         }
         None => Vec::new(),
     };
-    Ok(LoadedSigner { key, chain })
+    Ok(LoadedSigner { key, chain, tsa })
 }
 
 pub fn run(a: SignArgs) -> CliResult {
@@ -152,8 +164,19 @@ pub fn run(a: SignArgs) -> CliResult {
             chain: l.chain.clone(),
         })
         .collect();
+    let urls: Vec<Vec<String>> = loaded
+        .iter()
+        .map(|l| {
+            if l.tsa.is_empty() {
+                a.tsa.clone()
+            } else {
+                l.tsa.clone()
+            }
+        })
+        .collect();
+    let stamper = crate::tsa::HttpTimestamper::new(&urls, &a.tsa_client)?;
     let mut bar = Bar::new(a.json);
-    let summary = package::build_package(&spec, &inputs, &a.out, a.force, &mut bar)?;
+    let summary = package::build_package(&spec, &inputs, &stamper, &a.out, a.force, &mut bar)?;
 
     let families: DigestSet =
         package::digest_families(loaded.iter().map(|l| l.key.suite()), spec.extra_digests);
@@ -172,7 +195,7 @@ pub fn run(a: SignArgs) -> CliResult {
             .collect();
         let signers: Vec<_> = loaded
             .iter()
-            .map(|l| json!({"suite": l.key.suite().name(), "kid": hex(&l.key.key_id()), "certificates": l.chain.len()}))
+            .map(|l| json!({"suite": l.key.suite().name(), "kid": hex(&l.key.key_id()), "certificates": l.chain.len(), "timestamped": !l.tsa.is_empty() || !a.tsa.is_empty()}))
             .collect();
         println!(
             "{}",
@@ -198,7 +221,12 @@ pub fn run(a: SignArgs) -> CliResult {
                 "  signature {:<13} kid {}{}",
                 l.key.suite().name(),
                 &hex(&l.key.key_id())[..16],
-                if l.chain.is_empty() { " (raw key)" } else { "" }
+                match (l.chain.is_empty(), !l.tsa.is_empty() || !a.tsa.is_empty()) {
+                    (true, false) => " (raw key)",
+                    (true, true) => " (raw key, timestamped)",
+                    (false, true) => " (timestamped)",
+                    (false, false) => "",
+                }
             );
         }
         for p in &summary.payloads {

@@ -383,6 +383,18 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                     .map(|c| format!(" [{c}]"))
                     .unwrap_or_default()
             );
+            if let Some(t) = s["timestamp"].as_object() {
+                println!(
+                    "            timestamp {} by {} ({}), serial {}",
+                    t["gen_time"].as_str().unwrap_or("?"),
+                    t["tsa"].as_str().unwrap_or("?"),
+                    t["status"].as_str().unwrap_or("?"),
+                    t["serial"].as_str().unwrap_or("?"),
+                );
+            }
+            if let (Some(at), Some(src)) = (s["checked_at"].as_str(), s["time_source"].as_str()) {
+                println!("            certificates checked at {at} ({src})");
+            }
         }
         for p in &payloads {
             let families = if checked.is_empty() {

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use otaseal_manifest::container::{BLOCK, END_BLOCKS, ENVELOPE_MEMBER, member_header, padding_len};
-use otaseal_manifest::envelope::{Sign1Parts, encode_envelope, encode_protected, sig_structure};
+use otaseal_manifest::envelope::{
+    Sign1Parts, encode_envelope, encode_protected, sig_structure, signature_field,
+};
 use otaseal_manifest::manifest::{DEFAULT_CHUNK_LOG2, MAX_PAYLOADS, MAX_SIGNERS};
 use otaseal_manifest::{
     DigestAlg, DigestSet, Manifest, ManifestError, Payload, PayloadDigest, PayloadKind, SignerDecl,
@@ -46,6 +48,29 @@ impl CoseSigner for SigningKey {
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         SigningKey::sign(self, message).map_err(SignError::Key)
+    }
+}
+
+/// Obtains RFC 3161 tokens for signatures (the CLI asks a TSA over HTTP;
+/// the signer crate itself never touches the network).
+pub trait Timestamper {
+    /// A token over `signature_field` (the encoded COSE signature field, bstr
+    /// head included) with imprint hash `suite.timestamp_digest()`, for the
+    /// signer at position `signer`; `None` when that signer has no TSA.
+    fn token(
+        &self,
+        signer: usize,
+        suite: Suite,
+        signature_field: &[u8],
+    ) -> Result<Option<Vec<u8>>, SignError>;
+}
+
+/// No timestamps.
+pub struct NoTimestamps;
+
+impl Timestamper for NoTimestamps {
+    fn token(&self, _: usize, _: Suite, _: &[u8]) -> Result<Option<Vec<u8>>, SignError> {
+        Ok(None)
     }
 }
 
@@ -442,10 +467,15 @@ pub fn sign_envelope(
     spec: &PackageSpec,
     payloads: &[HashedPayload],
     signers: &[SignerInput<'_>],
+    timestamper: &dyn Timestamper,
 ) -> Result<(Vec<u8>, Vec<u8>), SignError> {
     let manifest_bytes = encode_manifest(spec, payloads, signers)?;
     let mut parts = Vec::new();
-    for (s, protected) in signers.iter().zip(protected_headers(spec, signers)?) {
+    for (i, (s, protected)) in signers
+        .iter()
+        .zip(protected_headers(spec, signers)?)
+        .enumerate()
+    {
         let suite = s.signer.suite();
         let tbs = sig_structure(&protected, &manifest_bytes);
         let signature = s.signer.sign(&tbs)?;
@@ -460,9 +490,10 @@ pub fn sign_envelope(
             suite,
             detail: e.to_string(),
         })?;
+        let timestamp = timestamper.token(i, suite, &signature_field(&signature))?;
         parts.push(Sign1Parts {
             protected,
-            timestamp: None,
+            timestamp,
             signature,
         });
     }
@@ -562,6 +593,7 @@ impl Drop for WriteBehind {
 pub fn build_package(
     spec: &PackageSpec,
     signers: &[SignerInput<'_>],
+    timestamper: &dyn Timestamper,
     out: &Path,
     overwrite: bool,
     progress: &mut dyn Progress,
@@ -601,14 +633,14 @@ pub fn build_package(
         file.seek(SeekFrom::Start(payload_start))
             .map_err(io_err(&tmp))?;
         let hashed = write_payloads(&mut file, &tmp, spec, &inputs, algs, progress)?;
-        let (_, envelope) = sign_envelope(spec, &hashed, signers)?;
+        let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
         let file = if envelope_blocks(envelope.len()) == envelope_blocks(predicted) {
             file.seek(SeekFrom::Start(0)).map_err(io_err(&tmp))?;
             write_envelope_member(&mut file, &tmp, &envelope, spec.created)?;
             file
         } else {
-            // Only when a signer returned an unexpected length: move the
-            // payload region behind the real envelope.
+            // Timestamp tokens (or a signer's unexpected length) changed the
+            // envelope's size: move the payload region behind it.
             relocate(file, &tmp, payload_start, &envelope, spec.created)?
         };
         file.sync_all().map_err(io_err(&tmp))?;
@@ -738,6 +770,45 @@ fn write_payloads(
     }
     progress.finish();
     Ok(hashed)
+}
+
+/// Replaces the envelope of an existing package, copying its payload region
+/// unchanged (used to add timestamps after signing). Writes `out` through a
+/// temporary file; `out` may be the package itself.
+pub fn replace_envelope(package: &Path, envelope: &[u8], out: &Path) -> Result<u64, SignError> {
+    let mut src = File::open(package).map_err(io_err(package))?;
+    let mut header = [0u8; BLOCK];
+    src.read_exact(&mut header).map_err(io_err(package))?;
+    let old_len = otaseal_manifest::container::header_size(&header).map_err(|_| SignError::Io {
+        path: package.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "not an otaseal package"),
+    })?;
+    let created = otaseal_manifest::container::header_mtime(&header).unwrap_or(0);
+    let payload_start = BLOCK as u64 + old_len + padding_len(old_len) as u64;
+    let tmp = temp_path(out);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        write_envelope_member(&mut file, &tmp, envelope, created)?;
+        src.seek(SeekFrom::Start(payload_start))
+            .map_err(io_err(package))?;
+        io::copy(&mut src, &mut file).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        Ok(file.metadata().map_err(io_err(&tmp))?.len())
+    })();
+    match result {
+        Ok(size) => {
+            fs::rename(&tmp, out).map_err(io_err(out))?;
+            Ok(size)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// Writes the envelope into a new file and moves the payload region after it.
