@@ -462,3 +462,268 @@ pub fn der_sig_to_raw(der: &[u8], width: usize) -> Vec<u8> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+// ---------------------------------------------------------------------------
+// Servers for the timestamp tests: `otaseal tsa serve` child processes and a
+// tiny scripted HTTP server (std only, 127.0.0.1, every wait bounded).
+// ---------------------------------------------------------------------------
+
+/// A running `otaseal tsa serve`, killed and reaped when dropped.
+pub struct TsaServer {
+    /// Base URL from the server's first stdout line.
+    pub url: String,
+    /// File that receives the server's stderr.
+    pub stderr_log: PathBuf,
+    child: std::process::Child,
+}
+
+impl Drop for TsaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Longest wait for a TSA server's first stdout line.
+pub const TSA_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts `otaseal tsa serve --listen 127.0.0.1:0 --key KEY --cert CHAIN`
+/// with its serial store in `dir` (one store per server: the store is
+/// locked) and `extra` arguments. `Err` holds the exit status and stderr
+/// when the server does not announce its URL within [`TSA_START_TIMEOUT`].
+pub fn try_start_tsa(
+    dir: &Path,
+    name: &str,
+    key: &Path,
+    chain: &Path,
+    extra: &[&str],
+) -> Result<TsaServer, String> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let stderr_log = dir.join(format!("{name}.tsa-stderr.log"));
+    let log = std::fs::File::create(&stderr_log).expect("create TSA log");
+    let store = dir.join(format!("{name}.serials"));
+    let mut child = Command::new(otaseal_bin())
+        .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--key"])
+        .arg(key)
+        .arg("--cert")
+        .arg(chain)
+        .arg("--serial-store")
+        .arg(&store)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start otaseal tsa serve: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep the pipe drained until the server exits.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let line = rx.recv_timeout(TSA_START_TIMEOUT).unwrap_or_default();
+    match line
+        .trim_end()
+        .strip_prefix("otaseal TSA listening on ")
+        .filter(|u| u.starts_with("http://127.0.0.1:") || u.starts_with("https://127.0.0.1:"))
+    {
+        Some(url) => Ok(TsaServer {
+            url: url.to_string(),
+            stderr_log,
+            child,
+        }),
+        None => {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            let err = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            Err(format!(
+                "no URL line (got {line:?}, exit {status:?}); stderr:\n{err}"
+            ))
+        }
+    }
+}
+
+/// [`try_start_tsa`], panicking on failure.
+#[track_caller]
+pub fn start_tsa(dir: &Path, name: &str, key: &Path, chain: &Path) -> TsaServer {
+    try_start_tsa(dir, name, key, chain, &[]).unwrap_or_else(|e| panic!("TSA {name}: {e}"))
+}
+
+/// What the scripted HTTP server does with a request body.
+pub enum Reply {
+    /// Answer `200 OK` with this body (`application/timestamp-reply`).
+    Body(Vec<u8>),
+    /// Read the request and never answer (the connection stays open until
+    /// the server is dropped).
+    Hang,
+}
+
+/// A scripted HTTP/1.1 server on 127.0.0.1: every request's body goes to a
+/// handler, which answers or hangs. Stops when dropped, and on its own
+/// after [`HttpStub::MAX_LIFETIME`].
+pub struct HttpStub {
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+    /// Requests seen so far.
+    pub requests: std::sync::Arc<AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpStub {
+    /// Upper bound on a stub's life, whatever the test does.
+    pub const MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(180);
+
+    /// Starts a server whose answers come from `handler`.
+    pub fn start(handler: impl FnMut(&[u8]) -> Reply + Send + 'static) -> HttpStub {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let url = format!("http://{}/", listener.local_addr().expect("local addr"));
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let mut handler = handler;
+        let thread = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Self::MAX_LIFETIME;
+            let mut held = Vec::new();
+            while !stop2.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                        let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(5)));
+                        let mut stream = stream;
+                        let Some(body) = read_http_body(&mut stream) else {
+                            continue;
+                        };
+                        requests2.fetch_add(1, Ordering::SeqCst);
+                        match handler(&body) {
+                            Reply::Body(answer) => {
+                                use std::io::Write;
+                                let head = format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                    answer.len()
+                                );
+                                let _ = stream.write_all(head.as_bytes());
+                                let _ = stream.write_all(&answer);
+                                let _ = stream.flush();
+                            }
+                            Reply::Hang => held.push(stream),
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+            drop(held);
+        });
+        HttpStub {
+            url,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers, then `Content-Length` bytes) and
+/// returns its body; `None` on a read error or timeout.
+fn read_http_body(stream: &mut impl std::io::Read) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if len > 1 << 20 {
+        return None;
+    }
+    while buf.len() < header_end + len {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf[header_end..header_end + len].to_vec())
+}
+
+/// POSTs `body` as `application/timestamp-query` to an `http://127.0.0.1`
+/// URL (HTTP/1.1, `Connection: close`, 10 s timeouts) and returns the HTTP
+/// status and the answer's body.
+pub fn http_post_query(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr: std::net::SocketAddr = host.parse().expect("IP:port host");
+    let timeout = std::time::Duration::from_secs(10);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).expect("connect");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/timestamp-query\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("read answer");
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head")
+        + 4;
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("HTTP status");
+    let mut body = answer[end..].to_vec();
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        body.truncate(len);
+    }
+    (status, body)
+}

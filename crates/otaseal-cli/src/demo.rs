@@ -13,8 +13,10 @@ Example:
   otaseal demo                      # uses firmware-fixtures/samples when run from the repo
   otaseal demo --dir /tmp/try-otaseal --samples my-payloads/
 
-Runs, and prints, the real commands: pki init (ecdsa-p256, sm2, ml-dsa-65), sign,
-verify (human and JSON), inspect, and a verify of a tampered copy (rejected).")]
+Runs, and prints, the real commands: pki init (ecdsa-p256, sm2, ml-dsa-65), three
+time-stamp authorities on 127.0.0.1 (one per family), sign with a timestamp in every
+signature, verify (human and JSON), verify two years later (after the certificates
+expired: accepted thanks to the timestamps), inspect, and a tampered copy (rejected).")]
 pub struct DemoArgs {
     /// Working directory to create (default: a new directory under the system temp dir).
     #[arg(long)]
@@ -76,6 +78,33 @@ pub fn run(a: DemoArgs) -> CliResult {
             "ecdsa-p256,sm2,ml-dsa-65".into(),
         ],
     )?;
+
+    // One TSA per family, in this process, on loopback.
+    let mut servers = Vec::new();
+    let mut tsa_url = std::collections::HashMap::new();
+    for suite in ["ecdsa-p256", "sm2", "ml-dsa-65"] {
+        let d = pki.join(suite);
+        let policy = const_oid::ObjectIdentifier::new_unwrap(crate::tsa::DEFAULT_TSA_POLICY);
+        let authority = otaseal_tsa::authority::Authority::from_files(
+            &d.join("tsa.key.pem"),
+            &d.join("tsa.chain.pem"),
+            policy,
+            &d.join("tsa.serials"),
+        )
+        .map_err(|e| CliError(e.to_string()))?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let server = otaseal_tsa::server::Server::start(
+            listener,
+            std::sync::Arc::new(authority),
+            None,
+            otaseal_tsa::server::ServerConfig::default(),
+        )
+        .map_err(|e| CliError(e.to_string()))?;
+        let url = server.url("http");
+        println!("\n# {suite} time-stamp authority listening on {url}");
+        tsa_url.insert(suite, url);
+        servers.push(server);
+    }
     let mut sign: Vec<String> = [
         "sign",
         "--out",
@@ -95,17 +124,26 @@ pub fn run(a: DemoArgs) -> CliResult {
     for suite in ["ecdsa-p256", "sm2", "ml-dsa-65"] {
         sign.push("--signer".into());
         sign.push(format!(
-            "key={},cert={}",
+            "key={},cert={},tsa={}",
             s(&pki.join(suite).join("signer.key.pem")),
-            s(&pki.join(suite).join("signer.chain.pem"))
+            s(&pki.join(suite).join("signer.chain.pem")),
+            tsa_url[suite]
         ));
     }
     sign.extend(payloads.iter().map(|p| s(p)));
     step("sign", sign)?;
 
     let roots = s(&pki.join("roots.pem"));
+    let tsa_roots = s(&pki.join("tsa-roots.pem"));
     let verify = |extra: &[&str]| {
-        let mut w: Vec<String> = vec!["verify".into(), s(&pkg), "--trust".into(), roots.clone()];
+        let mut w: Vec<String> = vec![
+            "verify".into(),
+            s(&pkg),
+            "--trust".into(),
+            roots.clone(),
+            "--tsa-trust".into(),
+            tsa_roots.clone(),
+        ];
         w.extend(extra.iter().map(|x| x.to_string()));
         w
     };
@@ -124,6 +162,16 @@ pub fn run(a: DemoArgs) -> CliResult {
         return Ok(code);
     }
     step("verify json", verify(&["--require", "sm2", "--json"]))?;
+    // Two years on, every certificate has expired; the timestamps prove the
+    // signatures were made while they were valid.
+    let later = crate::output::format_time(otaseal_sign::package::unix_now() + 2 * 366 * 86_400);
+    let code = step(
+        "verify later",
+        verify(&["--at", &later, "--require-timestamp"]),
+    )?;
+    if code != 0 {
+        return Ok(code);
+    }
     step("inspect", vec!["inspect".into(), s(&pkg)])?;
 
     // A tampered copy: one payload bit flipped near the end of the file.
@@ -134,11 +182,21 @@ pub fn run(a: DemoArgs) -> CliResult {
         *b ^= 0x01;
     }
     fs::write(&tampered, bytes)?;
-    let mut w = vec!["verify".into(), s(&tampered), "--trust".into(), roots];
+    let mut w = vec![
+        "verify".into(),
+        s(&tampered),
+        "--trust".into(),
+        roots,
+        "--tsa-trust".into(),
+        tsa_roots,
+    ];
     w.push("--json".into());
     let rejected = step("tampered", w)?;
+    for server in servers {
+        server.shutdown();
+    }
     println!(
-        "\ndemo done: the package verified, and the tampered copy was {} (exit {rejected}).",
+        "\ndemo done: the package verified (now and two years later), and the tampered copy was {} (exit {rejected}).",
         if rejected == 1 {
             "rejected"
         } else {
