@@ -56,8 +56,11 @@ pub struct SignArgs {
     /// Creation time, RFC 3339 (default: now). For reproducible builds.
     #[arg(long)]
     created: Option<String>,
-    /// A signer: key=KEY.pem[,cert=CHAIN.pem][,tsa=URL...]. Repeat for several signatures.
-    #[arg(long = "signer", required = true)]
+    #[arg(
+        long = "signer",
+        required = true,
+        help = "A signer: key=KEY.pem[,cert=CHAIN.pem][,tsa=URL...]. Repeat for several signatures."
+    )]
     signers: Vec<String>,
     /// TSA URL for every signer without its own tsa= (repeatable: failover order).
     #[arg(long = "tsa")]
