@@ -584,6 +584,29 @@ sign expired-manifest.ota --version 4.1.9 --security-version 11 --hw-compat acme
 sign wrong-hw.ota --version 4.2.0 --security-version 12 --hw-compat acme-rev-c \
     --signer "$(x509 ecdsa-p256)" "$FW"
 
+# Timestamped: one loopback TSA per family (serials kept outside the repo).
+TSA_TMP=$(mktemp -d)
+TSA_PIDS=()
+start_tsa() {  # suite -> prints URL
+    local log="$TSA_TMP/$1.log"
+    otaseal tsa serve --listen 127.0.0.1:0 --key "pki/$1/tsa.key.pem" --cert "pki/$1/tsa.chain.pem" \
+        --serial-store "$TSA_TMP/$1.serials" >"$log" 2>/dev/null &
+    TSA_PIDS+=($!)
+    for _ in $(seq 100); do
+        grep -q listening "$log" 2>/dev/null && break
+        sleep 0.1
+    done
+    awk '/listening/{print $NF}' "$log"
+}
+stop_tsas() { kill "${TSA_PIDS[@]}" 2>/dev/null || true; rm -rf "$TSA_TMP"; }
+trap stop_tsas EXIT
+TSA_P256=$(start_tsa ecdsa-p256)
+TSA_SM2=$(start_tsa sm2)
+sign timestamped-p256-sm2.ota --version 4.2.0 --security-version 12 --hw-compat acme-rev-a \
+    --signer "$(x509 ecdsa-p256),tsa=$TSA_P256" --signer "$(x509 sm2),tsa=$TSA_SM2" "$FW"
+stop_tsas
+trap - EXIT
+
 py flip-payload-byte golden.new/p256-sm2.ota golden.new/tampered-payload.ota firmware.bin
 # Signature 1 of the hybrid is ml-dsa-65 (signatures follow the --signer order).
 py strip-signature golden.new/p256-mldsa65-hybrid.ota golden.new/stripped-signature.ota 1
@@ -639,6 +662,17 @@ cases = [
          "rejected", "signature-missing",
          "p256-mldsa65-hybrid.ota with the ML-DSA-65 signature removed and the envelope and "
          "container re-encoded canonically; rejected even when only ecdsa-p256 is required"),
+    case("timestamped-after-expiry", "timestamped-p256-sm2.ota",
+         roots + ["--tsa-trust", "pki/tsa-roots.pem", "--require-timestamp"],
+         "accepted", "ok", "ECDSA P-256 + SM2, each with an RFC 3161 token from a TSA of its "
+         "family; verified in 2040, after every certificate expired: checked at genTime",
+         "2040-01-01T00:00:00Z"),
+    case("untimestamped-after-expiry", "p256-sm2.ota", roots,
+         "rejected", "cert-expired", "the same kind of package without timestamps, in 2040",
+         "2040-01-01T00:00:00Z"),
+    case("timestamp-untrusted-tsa", "timestamped-p256-sm2.ota", roots,
+         "rejected", "timestamp-untrusted",
+         "timestamped package verified without --tsa-trust: a present token is never ignored"),
     # pki init names each root after its key id, so pki-other's root is
     # simply not the issuer: no path to a trusted root.
     case("wrong-root", "p256-sm2.ota", ["--trust", "pki-other/roots.pem", "--require", "ecdsa-p256"],

@@ -142,6 +142,9 @@ golden! {
     golden_rollback => "rollback",
     golden_tampered_payload => "tampered-payload",
     golden_stripped_signature => "stripped-signature",
+    golden_timestamped_after_expiry => "timestamped-after-expiry",
+    golden_untimestamped_after_expiry => "untimestamped-after-expiry",
+    golden_timestamp_untrusted_tsa => "timestamp-untrusted-tsa",
     golden_wrong_root => "wrong-root",
     golden_untrusted_root => "untrusted-root",
 }
