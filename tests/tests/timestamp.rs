@@ -408,7 +408,11 @@ fn reissue_token(sd: &mut SignedData, cert_der: &[u8], key: &SigningKey) {
         issuer: tbs.issuer().clone(),
         serial_number: tbs.serial_number().clone(),
     });
-    let mut attrs = si.signed_attrs.take().expect("signed attributes").into_vec();
+    let mut attrs = si
+        .signed_attrs
+        .take()
+        .expect("signed attributes")
+        .into_vec();
     let ess_attr = attrs
         .iter_mut()
         .find(|a| a.oid == oid::SIGNING_CERTIFICATE_V2)
@@ -505,9 +509,25 @@ fn ossl_tsa() -> &'static OsslTsa {
         openssl(
             &dir,
             &[
-                "x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey", "root.key",
-                "-set_serial", "2", "-days", "30", "-extfile", "ext.cnf", "-extensions", "tsa",
-                "-sha256", "-out", "tsa.pem",
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-set_serial",
+                "2",
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "tsa",
+                "-sha256",
+                "-out",
+                "tsa.pem",
             ],
         );
         OsslTsa {
@@ -703,7 +723,9 @@ fn scenario_timestamps_outlive_one_day_certificates() {
         assert_eq!(ts["imprint_alg"], imprint, "{sig}");
         let serial = ts["serial"].as_str().unwrap();
         assert!(
-            !serial.is_empty() && serial.len() <= 42 && serial.bytes().all(|b| b.is_ascii_hexdigit()),
+            !serial.is_empty()
+                && serial.len() <= 42
+                && serial.bytes().all(|b| b.is_ascii_hexdigit()),
             "{sig}"
         );
         serials.push(serial.to_string());
@@ -923,7 +945,12 @@ fn openssl_tokens_verify_in_otaseal() {
             &later,
         ],
     ));
-    for (sig, imprint) in j["signatures"].as_array().unwrap().iter().zip(["sha-256", "sm3"]) {
+    for (sig, imprint) in j["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["sha-256", "sm3"])
+    {
         assert_eq!(sig["timestamp"]["tsa"], "OpenSSL TSA", "{sig}");
         assert_eq!(sig["timestamp"]["imprint_alg"], imprint, "{sig}");
         assert_eq!(sig["timestamp"]["policy"], "1.2.3.4.1", "{sig}");
@@ -971,7 +998,14 @@ fn otaseal_tokens_verify_in_openssl() {
     openssl(
         &dir,
         &[
-            "ts", "-verify", "-data", "field.bin", "-in", "tok.der", "-token_in", "-CAfile",
+            "ts",
+            "-verify",
+            "-data",
+            "field.bin",
+            "-in",
+            "tok.der",
+            "-token_in",
+            "-CAfile",
             s(&root),
         ],
     );
@@ -980,13 +1014,24 @@ fn otaseal_tokens_verify_in_openssl() {
     let bad = run_command(
         Command::new("openssl")
             .args([
-                "ts", "-verify", "-digest", &other, "-in", "tok.der", "-token_in", "-CAfile",
+                "ts",
+                "-verify",
+                "-digest",
+                &other,
+                "-in",
+                "tok.der",
+                "-token_in",
+                "-CAfile",
             ])
             .arg(&root)
             .current_dir(&dir),
     );
     assert_ne!(bad.code, 0, "{}", bad.stdout);
-    assert!(bad.stderr.contains("message imprint mismatch"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("message imprint mismatch"),
+        "{}",
+        bad.stderr
+    );
 
     // A request made by OpenSSL (nonce, certReq), answered by otaseal's TSA,
     // checked by OpenSSL against the request.
@@ -994,7 +1039,14 @@ fn otaseal_tokens_verify_in_openssl() {
     openssl(
         &dir,
         &[
-            "ts", "-query", "-data", "field.bin", "-sha256", "-cert", "-out", "req.tsq",
+            "ts",
+            "-query",
+            "-data",
+            "field.bin",
+            "-sha256",
+            "-cert",
+            "-out",
+            "req.tsq",
         ],
     );
     let (status, reply) = http_post_query(&tsa.url, &read_file(&dir.join("req.tsq")));
@@ -1163,16 +1215,15 @@ fn token_from_untrusted_tsa_is_rejected() {
     let other = other_pki();
     // Another TSA root only.
     let j = rejected(
-        &verify(
-            pki,
-            &fx.stamped,
-            &["--tsa-trust", s(&tsa_roots(other))],
-        ),
+        &verify(pki, &fx.stamped, &["--tsa-trust", s(&tsa_roots(other))]),
         "timestamp-untrusted",
     );
     assert_eq!(j["signatures"][0]["status"], "untrusted");
     assert_eq!(j["signatures"][0]["timestamp"]["status"], "untrusted");
-    assert_eq!(j["signatures"][0]["timestamp"]["code"], "timestamp-untrusted");
+    assert_eq!(
+        j["signatures"][0]["timestamp"]["code"],
+        "timestamp-untrusted"
+    );
     // The code-signing roots are not TSA roots.
     rejected(
         &verify(
@@ -1236,10 +1287,17 @@ fn tsa_eku_not_critical_is_rejected() {
         "otaseal dev TSA (ecdsa-p256)",
         CertProfile::LeafWithEku(vec![ID_KP_TIME_STAMPING]),
     );
-    let compliant = issue("otaseal dev TSA (ecdsa-p256)", CertProfile::TimeStampingLeaf);
+    let compliant = issue(
+        "otaseal dev TSA (ecdsa-p256)",
+        CertProfile::TimeStampingLeaf,
+    );
 
     // otaseal's TSA will not serve with it.
-    write_file(&dir, "noncrit.pem", pki::certs_to_pem(&[noncrit.clone()]).as_bytes());
+    write_file(
+        &dir,
+        "noncrit.pem",
+        pki::certs_to_pem(&[noncrit.clone()]).as_bytes(),
+    );
     let err = try_start_tsa(
         &dir,
         "noncrit",
@@ -1252,12 +1310,13 @@ fn tsa_eku_not_critical_is_rejected() {
     assert!(err.contains("must be critical"), "{err}");
 
     let token = tokens(&fx.stamped)[0].clone().unwrap();
-    assert_eq!(edit_token(&token, |_| {}), token, "CMS re-encoding is not exact");
+    assert_eq!(
+        edit_token(&token, |_| {}),
+        token,
+        "CMS re-encoding is not exact"
+    );
     let tsa_trust = tsa_roots(pki);
-    for (cert, code) in [
-        (&compliant, None),
-        (&noncrit, Some("timestamp-tsa-eku")),
-    ] {
+    for (cert, code) in [(&compliant, None), (&noncrit, Some("timestamp-tsa-eku"))] {
         let edited = edit_token(&token, |sd| reissue_token(sd, cert, &tsa_key));
         let sd: SignedData = ContentInfo::from_der(&edited)
             .unwrap()
@@ -1364,7 +1423,12 @@ fn tsa_certificate_outside_its_validity_is_rejected() {
     let tsa_key = load_key(&dir.join("tsa.key"));
     let field = &signature_fields(&fx.plain)[0];
     for (name, not_before, not_after, code) in [
-        ("expired", now - 3 * DAY, now - DAY, "timestamp-tsa-cert-expired"),
+        (
+            "expired",
+            now - 3 * DAY,
+            now - DAY,
+            "timestamp-tsa-cert-expired",
+        ),
         (
             "future",
             now + DAY,
@@ -1387,8 +1451,15 @@ fn tsa_certificate_outside_its_validity_is_rejected() {
             &format!("{name}.pem"),
             pki::certs_to_pem(&[cert]).as_bytes(),
         );
-        let token = ossl_stamp(&dir, &cert_pem, &dir.join("tsa.key"), "sha256", field, "-sha256")
-            .unwrap();
+        let token = ossl_stamp(
+            &dir,
+            &cert_pem,
+            &dir.join("tsa.key"),
+            "sha256",
+            field,
+            "-sha256",
+        )
+        .unwrap();
         let pkg = dir.join(format!("{name}.ota"));
         with_token(&fx.plain, &pkg, 0, Some(token));
         let j = rejected(
@@ -1741,7 +1812,13 @@ fn replayed_answer_fails_on_the_nonce() {
         "--tsa-retries",
         "0",
     ];
-    sign(&first, &[signer(pki, "ecdsa-p256", None)], &args, client_payload()).expect_code(0);
+    sign(
+        &first,
+        &[signer(pki, "ecdsa-p256", None)],
+        &args,
+        client_payload(),
+    )
+    .expect_code(0);
     accepted(&verify(
         pki,
         &first,
@@ -1752,7 +1829,12 @@ fn replayed_answer_fails_on_the_nonce() {
     let out_dir = dir.join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let second = out_dir.join("second.ota");
-    let run = sign(&second, &[signer(pki, "ecdsa-p256", None)], &args, client_payload());
+    let run = sign(
+        &second,
+        &[signer(pki, "ecdsa-p256", None)],
+        &args,
+        client_payload(),
+    );
     run.expect_code(2);
     assert!(run.stderr.contains("nonce"), "{}", run.stderr);
     assert!(run.stderr.contains(&stub.url), "{}", run.stderr);
@@ -1808,7 +1890,10 @@ fn verify_json_timestamp_fields() {
     // Untrusted TSA: status untrusted.
     let j = rejected(&verify(pki, &fx.stamped, &[]), "timestamp-untrusted");
     assert_eq!(j["signatures"][0]["timestamp"]["status"], "untrusted");
-    assert_eq!(j["signatures"][0]["timestamp"]["code"], "timestamp-untrusted");
+    assert_eq!(
+        j["signatures"][0]["timestamp"]["code"],
+        "timestamp-untrusted"
+    );
 }
 
 #[test]
@@ -1819,7 +1904,8 @@ fn inspect_and_verify_text_mention_the_timestamp() {
     assert!(run.stdout.contains("timestamped"), "{}", run.stdout);
     for tsa in ["otaseal dev TSA (ecdsa-p256)", "otaseal dev TSA (sm2)"] {
         assert!(
-            run.stdout.contains(&format!("by {tsa}, policy 1.2.3.4.1, serial ")),
+            run.stdout
+                .contains(&format!("by {tsa}, policy 1.2.3.4.1, serial ")),
             "{}",
             run.stdout
         );

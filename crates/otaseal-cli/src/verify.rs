@@ -33,6 +33,10 @@ Policy: without --require, every declared suite this build supports must be pres
 valid. Each --require SUITE[+SUITE...] is an alternative; one must be wholly valid.
 A declared signature that is missing always rejects the package. Digest families follow
 the valid suites unless --digest names them (sha-256, sha-384, sha-512, sm3 or all).
+Timestamps: a signature's RFC 3161 token is verified against --tsa-trust roots and, when
+valid, its certificates are checked at the token's time instead of --at, so packages stay
+valid after short-lived certificates expire. --require-timestamp[=SUITES] makes tokens
+mandatory.
 Exit codes: 0 accepted, 1 rejected, 2 usage or I/O error.")]
 pub struct VerifyArgs {
     /// Package file.
@@ -46,9 +50,10 @@ pub struct VerifyArgs {
     /// PEM file of trusted time-stamping authority roots (repeatable).
     #[arg(long = "tsa-trust")]
     tsa_trust: Vec<PathBuf>,
-    /// Every signature must carry a valid RFC 3161 timestamp.
-    #[arg(long)]
-    require_timestamp: bool,
+    /// Signatures must carry a valid RFC 3161 timestamp: all of them, or only
+    /// those of the listed suites (e.g. --require-timestamp=sm2,ml-dsa-65).
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "SUITES")]
+    require_timestamp: Option<String>,
     /// Required suites, e.g. ecdsa-p256+sm2 (repeatable: alternatives).
     #[arg(long)]
     require: Vec<String>,
@@ -144,12 +149,17 @@ pub fn run(a: VerifyArgs) -> CliResult {
         min_security_version: a.min_security_version,
         time: Some(time),
         digests,
-        require_timestamp: if a.require_timestamp {
-            otaseal_manifest::Suite::ALL
+        require_timestamp: match a.require_timestamp.as_deref() {
+            None => SuiteSet::EMPTY,
+            Some("all") => otaseal_manifest::Suite::ALL
                 .iter()
-                .fold(SuiteSet::EMPTY, |set, s| set.with(*s))
-        } else {
-            SuiteSet::EMPTY
+                .fold(SuiteSet::EMPTY, |set, s| set.with(*s)),
+            Some(list) => SuiteSet::parse(&list.replace(',', "+")).ok_or_else(|| {
+                CliError(format!(
+                    "--require-timestamp {list:?}: use `all` or suite names from {}",
+                    crate::keys::SUITE_NAMES
+                ))
+            })?,
         },
         tsa_policies: None,
     };
