@@ -558,6 +558,8 @@ pub fn start_tsa(dir: &Path, name: &str, key: &Path, chain: &Path) -> TsaServer 
 pub enum Reply {
     /// Answer `200 OK` with this body (`application/timestamp-reply`).
     Body(Vec<u8>),
+    /// Answer with this HTTP status and an empty body.
+    Status(u16),
     /// Read the request and never answer (the connection stays open until
     /// the server is dropped).
     Hang,
@@ -615,6 +617,14 @@ impl HttpStub {
                                 );
                                 let _ = stream.write_all(head.as_bytes());
                                 let _ = stream.write_all(&answer);
+                                let _ = stream.flush();
+                            }
+                            Reply::Status(code) => {
+                                use std::io::Write;
+                                let head = format!(
+                                    "HTTP/1.1 {code} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                );
+                                let _ = stream.write_all(head.as_bytes());
                                 let _ = stream.flush();
                             }
                             Reply::Hang => held.push(stream),

@@ -1296,7 +1296,7 @@ fn tsa_eku_not_critical_is_rejected() {
     write_file(
         &dir,
         "noncrit.pem",
-        pki::certs_to_pem(&[noncrit.clone()]).as_bytes(),
+        pki::certs_to_pem(std::slice::from_ref(&noncrit)).as_bytes(),
     );
     let err = try_start_tsa(
         &dir,
@@ -1316,7 +1316,14 @@ fn tsa_eku_not_critical_is_rejected() {
         "CMS re-encoding is not exact"
     );
     let tsa_trust = tsa_roots(pki);
-    for (cert, code) in [(&compliant, None), (&noncrit, Some("timestamp-tsa-eku"))] {
+    // A compliant certificate with another subject than the TSTInfo's
+    // `tsa` name.
+    let renamed = issue("another TSA name", CertProfile::TimeStampingLeaf);
+    for (cert, code) in [
+        (&compliant, None),
+        (&noncrit, Some("timestamp-tsa-eku")),
+        (&renamed, Some("timestamp-tsa-name")),
+    ] {
         let edited = edit_token(&token, |sd| reissue_token(sd, cert, &tsa_key));
         let sd: SignedData = ContentInfo::from_der(&edited)
             .unwrap()
@@ -1650,6 +1657,21 @@ fn require_timestamp_without_tokens_is_rejected() {
     let j = accepted(&verify(pki, &half, &["--tsa-trust", s(&tsa_trust)]));
     assert_eq!(j["signatures"][0]["time_source"], "timestamp");
     assert_eq!(j["signatures"][1]["time_source"], "system clock");
+    // Per suite (`--require-timestamp=SUITES`): only the sm2 one lacks it.
+    let req = |suites: &str, pkg: &Path| {
+        let flag = format!("--require-timestamp={suites}");
+        verify(pki, pkg, &["--tsa-trust", s(&tsa_trust), &flag])
+    };
+    accepted(&req("ecdsa-p256", &half));
+    let j = rejected(&req("sm2", &half), "timestamp-missing");
+    assert_eq!(j["signatures"][1]["code"], "timestamp-missing");
+    rejected(&req("ecdsa-p256,sm2", &half), "timestamp-missing");
+    accepted(&req("ecdsa-p256,sm2", &fx.stamped));
+    // A suite the package has no signature of requires nothing.
+    accepted(&req("ml-dsa-65", &fx.plain));
+    let run = req("no-such-suite", &half);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--require-timestamp"), "{}", run.stderr);
 }
 
 /// A token with genTime after the verification time (plus the allowed clock
@@ -1709,6 +1731,22 @@ fn garbage_answer_fails_signing_and_leaves_nothing() {
     );
     assert_eq!(listing(&out_dir), Vec::<String>::new());
     assert_eq!(stub.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // `otaseal timestamp` leaves the package as it was.
+    let pkg = out_dir.join("plain.ota");
+    std::fs::copy(&fx().plain, &pkg).unwrap();
+    let run = ots([
+        "timestamp",
+        s(&pkg),
+        "--tsa",
+        &stub.url,
+        "--tsa-retries",
+        "0",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains(&stub.url), "{}", run.stderr);
+    assert_eq!(read_file(&pkg), read_file(&fx().plain));
+    assert_eq!(listing(&out_dir), vec!["plain.ota".to_string()]);
 }
 
 #[test]
@@ -1840,6 +1878,26 @@ fn replayed_answer_fails_on_the_nonce() {
     assert!(run.stderr.contains(&stub.url), "{}", run.stderr);
     assert_eq!(listing(&out_dir), Vec::<String>::new());
     assert_eq!(stub.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // The captured answer for another manifest (another creation time):
+    // another imprint.
+    let other_created = rfc3339(unix_now() - 120);
+    let run = sign(
+        &second,
+        &[signer(pki, "ecdsa-p256", None)],
+        &[
+            "--tsa",
+            stub.url.as_str(),
+            "--created",
+            other_created.as_str(),
+            "--tsa-retries",
+            "0",
+        ],
+        client_payload(),
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("message imprint"), "{}", run.stderr);
+    assert_eq!(listing(&out_dir), Vec::<String>::new());
 }
 
 // ===========================================================================
@@ -1887,6 +1945,15 @@ fn verify_json_timestamp_fields() {
     assert_eq!(ts["code"], "timestamp-signature");
     assert_eq!(ts["tsa"], "otaseal dev TSA (sm2)");
     assert_eq!(j["signatures"][0]["timestamp"]["status"], "valid");
+    // Invalid is never tolerated, even outside the required suites.
+    rejected(
+        &verify(
+            pki,
+            &pkg,
+            &["--tsa-trust", s(&tsa_trust), "--require", "ecdsa-p256"],
+        ),
+        "timestamp-signature",
+    );
     // Untrusted TSA: status untrusted.
     let j = rejected(&verify(pki, &fx.stamped, &[]), "timestamp-untrusted");
     assert_eq!(j["signatures"][0]["timestamp"]["status"], "untrusted");
@@ -1937,4 +2004,652 @@ fn inspect_and_verify_text_mention_the_timestamp() {
         "certificates checked at ... (timestamp): {}",
         run.stdout
     );
+}
+
+// ===========================================================================
+// More of spec/policy.md section 5 and the README's TSA features.
+// ===========================================================================
+
+/// genTime may be up to 5 minutes after the verification time (clock skew),
+/// not one second more.
+#[test]
+fn clock_skew_boundary() {
+    let (pki, fx) = (pki(), fx());
+    let tsa_trust = tsa_roots(pki);
+    let j = accepted(&verify(pki, &fx.stamped, &["--tsa-trust", s(&tsa_trust)]));
+    let gen_times: Vec<u64> = j["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sig| parse_time(sig["timestamp"]["gen_time"].as_str().unwrap()))
+        .collect();
+    let latest = *gen_times.iter().max().unwrap();
+    let at = rfc3339(latest - 300);
+    accepted(&verify(
+        pki,
+        &fx.stamped,
+        &["--tsa-trust", s(&tsa_trust), "--at", &at],
+    ));
+    let at = rfc3339(latest - 301);
+    rejected(
+        &verify(
+            pki,
+            &fx.stamped,
+            &["--tsa-trust", s(&tsa_trust), "--at", &at],
+        ),
+        "timestamp-future",
+    );
+}
+
+/// A TSA certificate under an intermediate: `tsa serve --cert` with the
+/// chain puts the intermediate in every token, so the verifier needs only
+/// the TSA root.
+#[test]
+fn tsa_with_intermediate_needs_only_the_root() {
+    let pki = pki();
+    let dir = test_dir("ts-intermediate");
+    let now = unix_now();
+    let root_key = load_key(&pki_file(pki, "ecdsa-p256", "tsa-root.key.pem"));
+    let root = load_cert(&pki_file(pki, "ecdsa-p256", "tsa-root.cert.pem"));
+    let inter_key = SigningKey::generate(otaseal_manifest::Suite::EcdsaP256).unwrap();
+    let tsa_key = SigningKey::generate(otaseal_manifest::Suite::EcdsaP256).unwrap();
+    let req = |cn: &'static str, profile, key, issuer| CertRequest {
+        subject_cn: cn,
+        profile,
+        not_before: now - 600,
+        not_after: now + 30 * DAY,
+        subject_key: key,
+        issuer: Some(issuer),
+        serial: None,
+    };
+    let inter = pki::issue_certificate(&req(
+        "TSA intermediate",
+        CertProfile::Intermediate,
+        &inter_key,
+        (&root_key, &root),
+    ))
+    .unwrap();
+    let leaf = pki::issue_certificate(&req(
+        "TSA under an intermediate",
+        CertProfile::TimeStampingLeaf,
+        &tsa_key,
+        (&inter_key, &inter),
+    ))
+    .unwrap();
+    let chain = write_file(
+        &dir,
+        "tsa.chain.pem",
+        pki::certs_to_pem(&[leaf, inter]).as_bytes(),
+    );
+    let key = dir.join("tsa.key.pem");
+    tsa_key.write_private_pem(&key).unwrap();
+    let tsa = start_tsa(&dir, "inter", &key, &chain);
+    let pkg = dir.join("pkg.ota");
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", Some(&tsa.url))],
+        &[],
+        client_payload(),
+    )
+    .expect_code(0);
+    let token = read_token(&pkg, 0);
+    let sd: SignedData = ContentInfo::from_der(&token)
+        .unwrap()
+        .content
+        .decode_as()
+        .unwrap();
+    assert_eq!(sd.certificates.unwrap().0.len(), 2, "chain in the token");
+    let j = accepted(&verify(
+        pki,
+        &pkg,
+        &[
+            "--tsa-trust",
+            s(&pki_file(pki, "ecdsa-p256", "tsa-root.cert.pem")),
+            "--require-timestamp",
+        ],
+    ));
+    assert_eq!(
+        j["signatures"][0]["timestamp"]["tsa"],
+        "TSA under an intermediate"
+    );
+}
+
+/// Microsoft's lifetime-signing EKU (spec/policy.md 5.3): the leaf is
+/// checked at the verification time even with a valid token.
+#[test]
+fn lifetime_signing_leaf_expires_despite_the_token() {
+    let pki = pki();
+    let dir = test_dir("ts-lifetime");
+    let tsa = dev_tsa(&dir, pki, "ecdsa-p256");
+    let now = unix_now();
+    let inter_key = load_key(&pki_file(pki, "ecdsa-p256", "intermediate.key.pem"));
+    let inter = load_cert(&pki_file(pki, "ecdsa-p256", "intermediate.cert.pem"));
+    let signer_key = pki_file(pki, "ecdsa-p256", "signer.key.pem");
+    let lifetime = pki::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.10.3.13");
+    let later = rfc3339(now + 3 * DAY);
+    for (name, ekus, expect) in [
+        ("plain", vec![pki::ID_KP_CODE_SIGNING], None::<&str>),
+        (
+            "lifetime",
+            vec![pki::ID_KP_CODE_SIGNING, lifetime],
+            Some("cert-expired"),
+        ),
+    ] {
+        let leaf = pki::issue_certificate(&CertRequest {
+            subject_cn: &format!("{name} signer"),
+            profile: CertProfile::LeafWithEku(ekus),
+            not_before: now - 600,
+            not_after: now + DAY,
+            subject_key: &load_key(&signer_key),
+            issuer: Some((&inter_key, &inter)),
+            serial: None,
+        })
+        .unwrap();
+        let chain = write_file(
+            &dir,
+            &format!("{name}.chain.pem"),
+            pki::certs_to_pem(&[leaf, inter.clone()]).as_bytes(),
+        );
+        let pkg = dir.join(format!("{name}.ota"));
+        sign(
+            &pkg,
+            &[format!("key={},cert={}", s(&signer_key), s(&chain))],
+            &["--tsa", &tsa.url],
+            client_payload(),
+        )
+        .expect_code(0);
+        // `pki()` certificates live one day: the intermediate has expired
+        // at `later` too, which a token covers for the plain leaf.
+        let run = verify(
+            pki,
+            &pkg,
+            &["--tsa-trust", s(&tsa_roots(pki)), "--at", &later],
+        );
+        match expect {
+            None => {
+                let j = accepted(&run);
+                assert_eq!(j["signatures"][0]["time_source"], "timestamp");
+            }
+            Some(code) => {
+                let j = rejected(&run, code);
+                assert_eq!(j["signatures"][0]["time_source"], "--at");
+                assert_eq!(j["signatures"][0]["timestamp"]["status"], "valid");
+            }
+        }
+    }
+}
+
+/// HTTPS: `tsa serve --tls-cert --tls-key` with a server certificate made by
+/// OpenSSL (IP SAN 127.0.0.1); `sign --tsa https://... --tsa-ca` trusts its
+/// CA, and without `--tsa-ca` the handshake fails.
+#[test]
+fn https_tsa_with_extra_ca() {
+    require_openssl!();
+    let pki = pki();
+    let dir = test_dir("ts-https");
+    let ext = "\
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[tls]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+    write_file(&dir, "ext.cnf", ext.as_bytes());
+    for key in ["ca.key", "tls.key"] {
+        openssl(
+            &dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                key,
+            ],
+        );
+    }
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=otaseal test HTTPS CA",
+            "-days",
+            "2",
+            "-config",
+            "ext.cnf",
+            "-extensions",
+            "ca",
+            "-sha256",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "tls.key",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-out",
+            "tls.csr",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "7",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "tls",
+            "-sha256",
+            "-out",
+            "tls.pem",
+        ],
+    );
+    let tsa = try_start_tsa(
+        &dir,
+        "https",
+        &pki_file(pki, "ecdsa-p256", "tsa.key.pem"),
+        &pki_file(pki, "ecdsa-p256", "tsa.chain.pem"),
+        &[
+            "--tls-cert",
+            s(&dir.join("tls.pem")),
+            "--tls-key",
+            s(&dir.join("tls.key")),
+        ],
+    )
+    .unwrap();
+    assert!(tsa.url.starts_with("https://127.0.0.1:"), "{}", tsa.url);
+    let pkg = dir.join("pkg.ota");
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", None)],
+        &["--tsa", &tsa.url, "--tsa-ca", s(&dir.join("ca.pem"))],
+        client_payload(),
+    )
+    .expect_code(0);
+    accepted(&verify(
+        pki,
+        &pkg,
+        &["--tsa-trust", s(&tsa_roots(pki)), "--require-timestamp"],
+    ));
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let run = sign(
+        &out_dir.join("pkg.ota"),
+        &[signer(pki, "ecdsa-p256", None)],
+        &["--tsa", &tsa.url, "--tsa-retries", "0"],
+        client_payload(),
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains(&tsa.url), "{}", run.stderr);
+    assert_eq!(listing(&out_dir), Vec::<String>::new());
+}
+
+/// Transient failures (HTTP 503) are retried with backoff; when the retries
+/// run out, signing fails naming the status.
+#[test]
+fn retries_after_server_errors() {
+    let pki = pki();
+    let dir = test_dir("ts-retry");
+    let tsa = dev_tsa(&dir, pki, "ecdsa-p256");
+    let flaky = |failures: usize, upstream: String| {
+        let mut seen = 0;
+        HttpStub::start(move |request| {
+            seen += 1;
+            if seen <= failures {
+                Reply::Status(503)
+            } else {
+                let (status, answer) = http_post_query(&upstream, request);
+                assert_eq!(status, 200);
+                Reply::Body(answer)
+            }
+        })
+    };
+    // Two 503s, two retries: the third attempt succeeds.
+    let stub = flaky(2, tsa.url.clone());
+    let pkg = dir.join("pkg.ota");
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", None)],
+        &["--tsa", &stub.url, "--tsa-retries", "2"],
+        client_payload(),
+    )
+    .expect_code(0);
+    assert_eq!(stub.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+    accepted(&verify(
+        pki,
+        &pkg,
+        &["--tsa-trust", s(&tsa_roots(pki)), "--require-timestamp"],
+    ));
+    // Two 503s, one retry: fails.
+    let stub = flaky(2, tsa.url.clone());
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let run = sign(
+        &out_dir.join("pkg.ota"),
+        &[signer(pki, "ecdsa-p256", None)],
+        &["--tsa", &stub.url, "--tsa-retries", "1"],
+        client_payload(),
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("HTTP status 503"), "{}", run.stderr);
+    assert_eq!(stub.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(listing(&out_dir), Vec::<String>::new());
+}
+
+/// Serial numbers stay unique across a restart of `tsa serve` on the same
+/// store, and a second server cannot share a store that is in use.
+#[test]
+fn tsa_serials_survive_restart_and_store_is_exclusive() {
+    let pki = pki();
+    let dir = test_dir("ts-serials");
+    let key = pki_file(pki, "ecdsa-p256", "tsa.key.pem");
+    let chain = pki_file(pki, "ecdsa-p256", "tsa.chain.pem");
+    let serial_of = |tsa: &TsaServer, name: &str| -> String {
+        let pkg = dir.join(name);
+        sign(
+            &pkg,
+            &[signer(pki, "ecdsa-p256", Some(&tsa.url))],
+            &[],
+            client_payload(),
+        )
+        .expect_code(0);
+        let j = accepted(&verify(pki, &pkg, &["--tsa-trust", s(&tsa_roots(pki))]));
+        j["signatures"][0]["timestamp"]["serial"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = {
+        let tsa = start_tsa(&dir, "store", &key, &chain);
+        let a = serial_of(&tsa, "a.ota");
+        let b = serial_of(&tsa, "b.ota");
+        assert_ne!(a, b);
+        let err = try_start_tsa(&dir, "store", &key, &chain, &[])
+            .err()
+            .expect("a second server on the same serial store must fail");
+        assert!(
+            err.contains("in use by another time-stamp authority"),
+            "{err}"
+        );
+        vec![a, b]
+    };
+    let tsa = start_tsa(&dir, "store", &key, &chain);
+    let after = serial_of(&tsa, "c.ota");
+    assert!(!first.contains(&after), "serial {after} reused");
+    // 16 bytes: the store's 8-byte prefix, then a counter that only grows.
+    for sn in first.iter().chain([&after]) {
+        assert_eq!(sn.len(), 32, "{sn}");
+        assert_eq!(sn[..16], first[0][..16], "{sn}");
+    }
+    let counter = |sn: &str| u64::from_str_radix(&sn[16..], 16).unwrap();
+    assert!(counter(&after) > counter(&first[1]));
+}
+
+/// The manifest's `expires` is checked at the verification time, never at
+/// genTime: a token proves when, not that the package may still be
+/// installed.
+#[test]
+fn manifest_expiry_ignores_the_token() {
+    let pki = pki();
+    let dir = test_dir("ts-expires");
+    let tsa = dev_tsa(&dir, pki, "ecdsa-p256");
+    let now = unix_now();
+    let pkg = dir.join("pkg.ota");
+    let expires = rfc3339(now + DAY / 2);
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", Some(&tsa.url))],
+        &["--expires", &expires],
+        client_payload(),
+    )
+    .expect_code(0);
+    let tsa_trust = tsa_roots(pki);
+    accepted(&verify(pki, &pkg, &["--tsa-trust", s(&tsa_trust)]));
+    let later = rfc3339(now + DAY);
+    let j = rejected(
+        &verify(pki, &pkg, &["--tsa-trust", s(&tsa_trust), "--at", &later]),
+        "manifest-expired",
+    );
+    // The signature itself is fine, checked at genTime.
+    assert_eq!(j["signatures"][0]["status"], "valid");
+    assert_eq!(j["signatures"][0]["time_source"], "timestamp");
+}
+
+/// A device without a clock (the library with `Policy::time = None`, as
+/// firmware links it): certificates are checked at the token's genTime,
+/// without one at the manifest's creation time; `require_timestamp` makes
+/// tokens mandatory.
+#[test]
+fn device_without_clock_uses_the_token_time() {
+    use otaseal_manifest::{Suite, SuiteSet};
+    use otaseal_verify::{PackageVerifier, Policy, SignatureReport, TimeSource, TrustStore};
+    use rustls_pki_types::{CertificateDer, TrustAnchor};
+
+    let (pki, fx) = (pki(), fx());
+    let ders =
+        |path: PathBuf| pki::certs_from_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (root_ders, tsa_ders) = (ders(pki.join("roots.pem")), ders(tsa_roots(pki)));
+    let certs = |d: &[Vec<u8>]| -> Vec<CertificateDer<'static>> {
+        d.iter().map(|c| CertificateDer::from(c.clone())).collect()
+    };
+    let (root_certs, tsa_certs) = (certs(&root_ders), certs(&tsa_ders));
+    let anchors = |c: &[CertificateDer<'static>]| -> Vec<TrustAnchor<'static>> {
+        c.iter()
+            .map(|c| webpki::anchor_from_trusted_cert(c).unwrap().to_owned())
+            .collect()
+    };
+    let (roots, tsa) = (anchors(&root_certs), anchors(&tsa_certs));
+    let all = Suite::ALL
+        .iter()
+        .fold(SuiteSet::EMPTY, |set, s| set.with(*s));
+    let run = |package: &Path, tsa_roots: &[TrustAnchor<'_>], require: bool| {
+        let bytes = read_file(package);
+        let mut buf = vec![0u8; 64 * 1024];
+        let policy = Policy {
+            time: None,
+            require_timestamp: if require { all } else { SuiteSet::EMPTY },
+            ..Policy::default()
+        };
+        let trust = TrustStore {
+            roots: &roots,
+            keys: &[],
+            tsa_roots,
+        };
+        let mut v = PackageVerifier::new(&mut buf, policy, trust);
+        let mut result = Ok(());
+        for chunk in bytes.chunks(4096) {
+            if let Err(e) = v.update(chunk) {
+                result = Err(e);
+                break;
+            }
+        }
+        let reports: Vec<SignatureReport> = v.envelope_verdict().signatures.to_vec();
+        let result = result.and_then(|()| v.finish().map(|_| ()));
+        (result.map_err(|e| e.code()), reports)
+    };
+
+    let (result, reports) = run(&fx.stamped, &tsa, true);
+    assert_eq!(result, Ok(()));
+    for r in &reports {
+        assert_eq!(r.time_source, TimeSource::Timestamp, "{r:?}");
+        assert_eq!(Some(r.checked_at), r.timestamp, "{r:?}");
+    }
+    let (result, reports) = run(&fx.plain, &tsa, false);
+    assert_eq!(result, Ok(()));
+    for r in &reports {
+        assert_eq!(r.time_source, TimeSource::ManifestCreated, "{r:?}");
+        assert_eq!(r.timestamp, None);
+    }
+    assert_eq!(run(&fx.plain, &tsa, true).0, Err("timestamp-missing"));
+    assert_eq!(run(&fx.stamped, &[], false).0, Err("timestamp-untrusted"));
+}
+
+/// `otaseal sign --tsa` against OpenSSL as the TSA: a scripted HTTP front
+/// end hands each request otaseal's client sends to `openssl ts -reply` and
+/// returns OpenSSL's response. The client's request (nonce, certReq, SHA-256
+/// and SM3 imprints) is understood, and OpenSSL's answer passes the
+/// client's checks and the verifier.
+#[test]
+fn sign_against_openssl_tsa_over_http() {
+    require_openssl!();
+    let (pki, o) = (pki(), ossl_tsa());
+    let dir = test_dir("ts-openssl-http");
+    let work = dir.join("openssl");
+    std::fs::create_dir(&work).unwrap();
+    // The configuration written by `ossl_stamp`, reused for each request.
+    ossl_stamp(&work, &o.cert, &o.key, "sha256", b"warm-up", "-sha256").unwrap();
+    let stub = {
+        let work = work.clone();
+        HttpStub::start(move |request| {
+            write_file(&work, "http.tsq", request);
+            let _ = std::fs::remove_file(work.join("http.tsr"));
+            let run = run_command(
+                Command::new("openssl")
+                    .args([
+                        "ts",
+                        "-reply",
+                        "-config",
+                        "tsa.cnf",
+                        "-queryfile",
+                        "http.tsq",
+                        "-out",
+                        "http.tsr",
+                    ])
+                    .current_dir(&work),
+            );
+            match std::fs::read(work.join("http.tsr")) {
+                Ok(answer) if run.code == 0 => Reply::Body(answer),
+                _ => Reply::Status(500),
+            }
+        })
+    };
+    let pkg = dir.join("pkg.ota");
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", None), signer(pki, "sm2", None)],
+        &["--tsa", &stub.url, "--tsa-retries", "0"],
+        client_payload(),
+    )
+    .expect_code(0);
+    assert_eq!(stub.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let j = accepted(&verify(
+        pki,
+        &pkg,
+        &["--tsa-trust", s(&o.root_pem), "--require-timestamp"],
+    ));
+    for (sig, imprint) in j["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["sha-256", "sm3"])
+    {
+        assert_eq!(sig["timestamp"]["tsa"], "OpenSSL TSA", "{sig}");
+        assert_eq!(sig["timestamp"]["imprint_alg"], imprint, "{sig}");
+    }
+}
+
+/// The token's `status` in `verify --json` agrees with its signature's: a
+/// token whose TSA certificate had expired at genTime makes the signature
+/// *invalid* (only an unknown TSA root makes it untrusted, and with
+/// `--require` an untrusted signature outside the set would be tolerated,
+/// an invalid one is not), so the token is reported invalid too.
+#[test]
+#[ignore = "BUG: crates/otaseal-cli/src/verify.rs:268 (timestamp_json) reports every TimestampError::Chain(_) as \"untrusted\", while the verifier (crates/otaseal-verify/src/signatures.rs:317) treats only Chain(UnknownIssuer) as untrusted and marks the signature invalid for Expired/NotYetValid/BadSignature/..."]
+fn token_status_agrees_with_signature_status() {
+    let (pki, fx) = (pki(), fx());
+    let dir = test_dir("ts-status");
+    let now = unix_now();
+    let tsa_key = SigningKey::generate(otaseal_manifest::Suite::EcdsaP256).unwrap();
+    let expired = pki::issue_certificate(&CertRequest {
+        subject_cn: "expired TSA",
+        profile: CertProfile::TimeStampingLeaf,
+        not_before: now - 3 * DAY,
+        not_after: now - DAY,
+        subject_key: &tsa_key,
+        issuer: Some((
+            &load_key(&pki_file(pki, "ecdsa-p256", "tsa-root.key.pem")),
+            &load_cert(&pki_file(pki, "ecdsa-p256", "tsa-root.cert.pem")),
+        )),
+        serial: None,
+    })
+    .unwrap();
+    let chain = write_file(
+        &dir,
+        "expired.pem",
+        pki::certs_to_pem(&[expired]).as_bytes(),
+    );
+    let key = dir.join("expired.key.pem");
+    tsa_key.write_private_pem(&key).unwrap();
+    // otaseal's TSA serves with an expired certificate (nothing checks it).
+    let tsa = start_tsa(&dir, "expired", &key, &chain);
+    let pkg = dir.join("pkg.ota");
+    edit_package(&fx.plain, &pkg, |_| {});
+    ots(["timestamp", s(&pkg), "--tsa", &tsa.url]).expect_code(0);
+    let j = rejected(
+        &verify(pki, &pkg, &["--tsa-trust", s(&tsa_roots(pki))]),
+        "timestamp-tsa-cert-expired",
+    );
+    for sig in j["signatures"].as_array().unwrap() {
+        assert_eq!(sig["status"], "invalid", "{sig}");
+        assert_eq!(sig["timestamp"]["status"], sig["status"], "{sig}");
+    }
+}
+
+/// Every `timestamp-*` code these tests see from `otaseal verify` is listed
+/// in spec/policy.md section 6, which `--json` users are pointed to.
+#[test]
+#[ignore = "BUG: spec/policy.md:171 documents `timestamp-tsa-cert-validity`, but the verifier emits `timestamp-tsa-cert-expired` / `timestamp-tsa-cert-not-yet-valid` (crates/otaseal-verify/src/timestamp.rs, TimestampError::code); `timestamp-tsa-name`, `timestamp-cert-missing`, `timestamp-content-type`, `timestamp-unsupported-algorithm` (seen by the byte-flip test) are not documented either"]
+fn emitted_timestamp_codes_are_documented() {
+    let policy = std::fs::read_to_string(repo_root().join("spec/policy.md")).unwrap();
+    let missing: Vec<&str> = [
+        "timestamp-missing",
+        "timestamp-malformed",
+        "timestamp-imprint-mismatch",
+        "timestamp-imprint-algorithm",
+        "timestamp-signature",
+        "timestamp-cert-binding",
+        "timestamp-tsa-eku",
+        "timestamp-untrusted",
+        "timestamp-future",
+        "timestamp-outside-cert-validity",
+        "timestamp-tsa-cert-expired",
+        "timestamp-tsa-cert-not-yet-valid",
+        "timestamp-tsa-name",
+        "timestamp-cert-missing",
+        "timestamp-content-type",
+        "timestamp-unsupported-algorithm",
+    ]
+    .into_iter()
+    .filter(|code| !policy.contains(&format!("`{code}`")))
+    .collect();
+    assert!(missing.is_empty(), "not in spec/policy.md: {missing:?}");
 }

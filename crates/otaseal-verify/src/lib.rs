@@ -14,7 +14,8 @@
 //! let roots = [anchor];
 //! let policy = Policy { hw_id: Some("acme-rev-a"), min_security_version: Some(12), ..Policy::default() };
 //! let mut buf = [0u8; 64 * 1024];
-//! let mut v = PackageVerifier::new(&mut buf, policy, TrustStore { roots: &roots, keys: &[] });
+//! let trust = TrustStore { roots: &roots, keys: &[], tsa_roots: &[] };
+//! let mut v = PackageVerifier::new(&mut buf, policy, trust);
 //! let mut chunk = [0u8; 4096];
 //! loop {
 //!     let n = read_chunk(&mut chunk);
