@@ -52,7 +52,13 @@ pub struct VerifyArgs {
     tsa_trust: Vec<PathBuf>,
     /// Signatures must carry a valid RFC 3161 timestamp: all of them, or only
     /// those of the listed suites (e.g. --require-timestamp=sm2,ml-dsa-65).
-    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "SUITES")]
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        value_name = "SUITES"
+    )]
     require_timestamp: Option<String>,
     /// Required suites, e.g. ecdsa-p256+sm2 (repeatable: alternatives).
     #[arg(long)]
@@ -265,7 +271,13 @@ pub fn timestamp_json(token: &[u8], report: Option<&SignatureReport>) -> Value {
             reason: Some(e @ VerifyError::Timestamp { reason, .. }),
             ..
         }) => (
-            if matches!(reason, otaseal_verify::timestamp::TimestampError::Chain(_)) {
+            // As the verifier decides: only an unknown TSA root is "untrusted".
+            if matches!(
+                reason,
+                otaseal_verify::timestamp::TimestampError::Chain(
+                    otaseal_verify::chain::ChainError::UnknownIssuer
+                )
+            ) {
                 "untrusted"
             } else {
                 "invalid"

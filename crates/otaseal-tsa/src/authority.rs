@@ -328,6 +328,14 @@ impl Authority {
         let gen_time = GenTime::from_system_time_secs(now).map_err(|_| {
             Rejection::new(FailureInfo::TIME_NOT_AVAILABLE, "the clock is not usable")
         })?;
+        // A token from a certificate that is not valid now would be rejected
+        // by every verifier: refuse instead of issuing it.
+        let validity = &self.leaf.tbs_certificate().validity();
+        if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
+            return Err(sys(
+                "the TSA certificate is not valid now (expired or not yet valid)".into(),
+            ));
+        }
         let serial = self
             .serials
             .next_serial()
