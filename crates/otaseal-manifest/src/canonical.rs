@@ -108,6 +108,8 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
         return Err(CanonicalError::TooDeep { at: start });
     }
     let (major, value, pos) = head(bytes, start)?;
+    // Cannot saturate: `depth <= MAX_DEPTH` here.
+    let inner = depth.saturating_add(1);
     match major {
         0 | 1 => Ok(pos),
         2 | 3 => {
@@ -125,7 +127,7 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
         4 => {
             let mut pos = pos;
             for _ in 0..value {
-                pos = item_end(bytes, pos, depth + 1)?;
+                pos = item_end(bytes, pos, inner)?;
             }
             Ok(pos)
         }
@@ -134,7 +136,7 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
             let mut previous: Option<(usize, usize)> = None;
             for _ in 0..value {
                 let key_start = pos;
-                let key_end = item_end(bytes, key_start, depth + 1)?;
+                let key_end = item_end(bytes, key_start, inner)?;
                 let key = bytes
                     .get(key_start..key_end)
                     .ok_or(CanonicalError::Truncated { at: key_start })?;
@@ -145,14 +147,14 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
                     }
                 }
                 previous = Some((key_start, key_end));
-                pos = item_end(bytes, key_end, depth + 1)?;
+                pos = item_end(bytes, key_end, inner)?;
             }
             Ok(pos)
         }
-        6 => item_end(bytes, pos, depth + 1),
+        6 => item_end(bytes, pos, inner),
         // Major type 7: only false (20), true (21) and null (22) are used.
         _ => match value {
-            20..=22 if pos == start + 1 => Ok(pos),
+            20..=22 if pos.checked_sub(start) == Some(1) => Ok(pos),
             _ => Err(CanonicalError::Unsupported { at: start }),
         },
     }
@@ -162,10 +164,12 @@ pub fn item_end(bytes: &[u8], start: usize, depth: usize) -> Result<usize, Canon
 /// Rejects indefinite lengths, reserved values and non-shortest arguments.
 fn head(bytes: &[u8], at: usize) -> Result<(u8, u64, usize), CanonicalError> {
     let initial = *bytes.get(at).ok_or(CanonicalError::Truncated { at })?;
+    // `at` indexes `bytes`, so `at + 1` does not overflow; checked all the same.
+    let arg_start = at.checked_add(1).ok_or(CanonicalError::Truncated { at })?;
     let major = initial >> 5;
     let info = initial & 0x1f;
     let (len, min) = match info {
-        0..=23 => return Ok((major, u64::from(info), at + 1)),
+        0..=23 => return Ok((major, u64::from(info), arg_start)),
         24 => (1usize, 24u64),
         25 => (2, 0x100),
         26 => (4, 0x1_0000),
@@ -179,15 +183,17 @@ fn head(bytes: &[u8], at: usize) -> Result<(u8, u64, usize), CanonicalError> {
         // Floats and one-byte simple values are not part of the format.
         return Err(CanonicalError::Unsupported { at });
     }
-    let arg_start = at + 1;
+    let arg_end = arg_start
+        .checked_add(len)
+        .ok_or(CanonicalError::Truncated { at })?;
     let arg = bytes
-        .get(arg_start..arg_start + len)
+        .get(arg_start..arg_end)
         .ok_or(CanonicalError::Truncated { at })?;
     let value = arg.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     if value < min {
         return Err(CanonicalError::NotShortest { at });
     }
-    Ok((major, value, arg_start + len))
+    Ok((major, value, arg_end))
 }
 
 /// Offset after `len` content bytes starting at `pos`, if they are present.

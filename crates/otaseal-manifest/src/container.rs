@@ -19,6 +19,8 @@ pub const MAX_MEMBER_SIZE: u64 = 0o77_777_777_777;
 pub const MAX_MTIME: u64 = 0o77_777_777_777;
 /// Largest envelope the format allows; verifiers may accept less.
 pub const MAX_ENVELOPE_SIZE: u64 = 256 * 1024;
+/// [`BLOCK`] for `u64` arithmetic.
+const BLOCK_U64: u64 = BLOCK as u64;
 /// Number of zero blocks that end the archive.
 pub const END_BLOCKS: usize = 2;
 
@@ -62,7 +64,9 @@ pub fn member_header(name: &str, size: u64, mtime: u64) -> Result<[u8; BLOCK], C
         return Err(ContainerError::TimeTooLarge);
     }
     let mut h = [0u8; BLOCK];
-    h[..name.len()].copy_from_slice(name.as_bytes());
+    h.get_mut(..name.len())
+        .ok_or(ContainerError::NameTooLong)?
+        .copy_from_slice(name.as_bytes());
     h[100..108].copy_from_slice(b"0000644\0");
     h[108..116].copy_from_slice(b"0000000\0");
     h[116..124].copy_from_slice(b"0000000\0");
@@ -86,7 +90,8 @@ fn octal(field: &mut [u8], mut value: u64) {
     };
     *last = 0;
     for d in digits.iter_mut().rev() {
-        *d = b'0' + (value & 7) as u8;
+        // b'0' is 0x30, its low three bits clear: `|` adds the digit.
+        *d = b'0' | (value & 7) as u8;
         value >>= 3;
     }
 }
@@ -101,10 +106,10 @@ pub fn header_size(header: &[u8; BLOCK]) -> Result<u64, ContainerError> {
     }
     let mut value = 0u64;
     for d in digits {
-        if !(b'0'..=b'7').contains(d) {
-            return Err(ContainerError::BadSizeField);
-        }
-        value = (value << 3) | u64::from(d - b'0');
+        let digit = char::from(*d)
+            .to_digit(8)
+            .ok_or(ContainerError::BadSizeField)?;
+        value = (value << 3) | u64::from(digit);
     }
     Ok(value)
 }
@@ -118,8 +123,13 @@ pub fn header_mtime(header: &[u8; BLOCK]) -> Result<u64, ContainerError> {
 
 /// Zero bytes that follow a member of `size` bytes to fill its last block.
 pub const fn padding_len(size: u64) -> usize {
-    let rem = (size % BLOCK as u64) as usize;
-    if rem == 0 { 0 } else { BLOCK - rem }
+    let rem = (size % BLOCK_U64) as usize;
+    // `rem < BLOCK`: the subtraction never saturates.
+    if rem == 0 {
+        0
+    } else {
+        BLOCK.saturating_sub(rem)
+    }
 }
 
 #[cfg(test)]

@@ -264,39 +264,39 @@ const fn bstr_head_len(len: usize) -> usize {
     }
 }
 
-fn write_bstr_head(out: &mut [u8], len: usize) -> usize {
-    let head = bstr_head_len(len);
-    let bytes = (len as u64).to_be_bytes();
-    match head {
-        1 => out[0] = 0x40 | len as u8,
-        2 => {
-            out[0] = 0x58;
-            out[1..2].copy_from_slice(&bytes[7..]);
-        }
-        3 => {
-            out[0] = 0x59;
-            out[1..3].copy_from_slice(&bytes[6..]);
-        }
-        5 => {
-            out[0] = 0x5a;
-            out[1..5].copy_from_slice(&bytes[4..]);
-        }
-        _ => {
-            out[0] = 0x5b;
-            out[1..9].copy_from_slice(&bytes);
-        }
-    }
-    head
+/// Copies `bytes` to the front of `out` and returns the rest of `out`, or
+/// `None` when `out` is too short.
+fn put<'o>(out: &'o mut [u8], bytes: &[u8]) -> Option<&'o mut [u8]> {
+    let (front, rest) = out.split_at_mut_checked(bytes.len())?;
+    front.copy_from_slice(bytes);
+    Some(rest)
 }
 
-/// Length of the encoded `Sig_structure` for a protected header and manifest.
+/// Writes the head of a byte string of `len` bytes to the front of `out` and
+/// returns the rest of `out`, or `None` when `out` is too short.
+fn write_bstr_head(out: &mut [u8], len: usize) -> Option<&mut [u8]> {
+    let bytes = (len as u64).to_be_bytes();
+    let (initial, argument): (u8, &[u8]) = match bstr_head_len(len) {
+        1 => (0x40 | len as u8, &[]),
+        2 => (0x58, &bytes[7..]),
+        3 => (0x59, &bytes[6..]),
+        5 => (0x5a, &bytes[4..]),
+        _ => (0x5b, &bytes),
+    };
+    let rest = put(out, &[initial])?;
+    put(rest, argument)
+}
+
+/// Length of the encoded `Sig_structure` for a protected header and manifest
+/// (`usize::MAX` if that does not fit a `usize`).
 pub const fn sig_structure_len(protected_len: usize, manifest_len: usize) -> usize {
-    SIG1_PREFIX.len()
-        + bstr_head_len(protected_len)
-        + protected_len
-        + 1
-        + bstr_head_len(manifest_len)
-        + manifest_len
+    SIG1_PREFIX
+        .len()
+        .saturating_add(1) // external_aad
+        .saturating_add(bstr_head_len(protected_len))
+        .saturating_add(protected_len)
+        .saturating_add(bstr_head_len(manifest_len))
+        .saturating_add(manifest_len)
 }
 
 /// Writes `["Signature1", protected, h'', manifest]` into `out` and returns
@@ -309,15 +309,12 @@ pub fn write_sig_structure<'o>(
 ) -> Option<&'o [u8]> {
     let total = sig_structure_len(protected.len(), manifest.len());
     let out = out.get_mut(..total)?;
-    let mut pos = SIG1_PREFIX.len();
-    out[..pos].copy_from_slice(SIG1_PREFIX);
-    pos += write_bstr_head(&mut out[pos..], protected.len());
-    out[pos..pos + protected.len()].copy_from_slice(protected);
-    pos += protected.len();
-    out[pos] = 0x40; // external_aad: empty bstr
-    pos += 1;
-    pos += write_bstr_head(&mut out[pos..], manifest.len());
-    out[pos..pos + manifest.len()].copy_from_slice(manifest);
+    let rest = put(out, SIG1_PREFIX)?;
+    let rest = write_bstr_head(rest, protected.len())?;
+    let rest = put(rest, protected)?;
+    let rest = put(rest, &[0x40])?; // external_aad: empty bstr
+    let rest = write_bstr_head(rest, manifest.len())?;
+    put(rest, manifest)?;
     Some(out)
 }
 
@@ -335,7 +332,7 @@ mod encode {
         let mut out = AVec::new();
         let mut e = Encoder::new(&mut out);
         // Writing to a Vec cannot fail; results are ignored for that reason.
-        let _ = e.map(3 + u64::from(!x5chain.is_empty()));
+        let _ = e.map(if x5chain.is_empty() { 3 } else { 4 });
         let _ = e.i64(LABEL_ALG).and_then(|e| e.i64(alg));
         let _ = e.i64(LABEL_CONTENT_TYPE).and_then(|e| e.str(CONTENT_TYPE));
         let _ = e.i64(LABEL_KID).and_then(|e| e.bytes(kid));

@@ -9,6 +9,17 @@
 //! `spec/format.md` at the workspace root is the normative description.
 #![no_std]
 #![forbid(unsafe_code)]
+// No panic reachable from untrusted input (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]

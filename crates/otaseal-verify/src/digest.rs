@@ -32,7 +32,9 @@ impl DigestValue {
     pub fn from_slice(s: &[u8]) -> DigestValue {
         let mut bytes = [0u8; MAX_DIGEST_LEN];
         let len = s.len().min(MAX_DIGEST_LEN);
-        bytes[..len].copy_from_slice(&s[..len]);
+        for (dst, src) in bytes.iter_mut().zip(s) {
+            *dst = *src;
+        }
         DigestValue {
             bytes,
             len: len as u8,
@@ -191,7 +193,9 @@ impl PayloadHasher {
         data = data.get(..take.min(data.len())).unwrap_or(data);
         // 1. Complete a partially filled chunk.
         if self.in_chunk > 0 {
-            let need = usize::try_from(self.chunk_size - self.in_chunk).unwrap_or(usize::MAX);
+            // `in_chunk < chunk_size` (a full chunk is closed at once).
+            let need = usize::try_from(self.chunk_size.saturating_sub(self.in_chunk))
+                .unwrap_or(usize::MAX);
             let (head, tail) = data.split_at(need.min(data.len()));
             self.absorb_partial(head);
             data = tail;
@@ -203,7 +207,9 @@ impl PayloadHasher {
         let batch_len = if ends_payload && !data.is_empty() {
             data.len()
         } else {
-            data.len() - data.len() % chunk
+            // `chunk >= 1`; the remainder is at most `data.len()`.
+            data.len()
+                .saturating_sub(data.len().checked_rem(chunk).unwrap_or(0))
         };
         if batch_len > 0 {
             let (batch, tail) = data.split_at(batch_len);
@@ -214,7 +220,8 @@ impl PayloadHasher {
                     f.root.update(d.as_bytes());
                 }
             });
-            self.seen += batch_len as u64;
+            // `seen + batch_len <= size`: `data` was cut at `remaining()`.
+            self.seen = self.seen.saturating_add(batch_len as u64);
             data = tail;
         }
         // 3. Start a new partial chunk with what is left.
@@ -230,8 +237,9 @@ impl PayloadHasher {
         for f in &mut self.families {
             f.chunk.update(data);
         }
-        self.in_chunk += data.len() as u64;
-        self.seen += data.len() as u64;
+        // Bounded by `chunk_size` and `size`: callers cut `data` to fit both.
+        self.in_chunk = self.in_chunk.saturating_add(data.len() as u64);
+        self.seen = self.seen.saturating_add(data.len() as u64);
         if self.in_chunk == self.chunk_size || self.seen == self.size {
             self.close_chunk();
         }
@@ -324,7 +332,9 @@ mod threaded {
         ) {
             let chunks: Vec<&[u8]> = data.chunks(chunk_size.max(1)).collect();
             let families: Vec<DigestAlg> = algs.iter().collect();
-            let tasks = chunks.len() * families.len();
+            let n = families.len();
+            // An impossible overflow falls back to the serial path (0 tasks).
+            let tasks = chunks.len().checked_mul(n).unwrap_or(0);
             if self.threads == 1 || tasks <= 1 {
                 return SerialDigester.digest_chunks(algs, data, chunk_size, out);
             }
@@ -338,8 +348,8 @@ mod threaded {
                             loop {
                                 let t = next.fetch_add(1, Ordering::Relaxed);
                                 let (Some(chunk), Some(alg)) = (
-                                    chunks.get(t / families.len()),
-                                    families.get(t % families.len()),
+                                    t.checked_div(n).and_then(|c| chunks.get(c)),
+                                    t.checked_rem(n).and_then(|f| families.get(f)),
                                 ) else {
                                     break;
                                 };
@@ -360,9 +370,12 @@ mod threaded {
                     }
                 }
             });
-            for (t, d) in results.iter().enumerate() {
-                if let (Some(d), Some(alg)) = (d, families.get(t % families.len())) {
-                    out(t / families.len(), *alg, d);
+            // Task `t` is chunk `t / n`, family `t % n`: one row per chunk.
+            for (c, row) in results.chunks(n.max(1)).enumerate() {
+                for (d, alg) in row.iter().zip(&families) {
+                    if let Some(d) = d {
+                        out(c, *alg, d);
+                    }
                 }
             }
         }

@@ -33,6 +33,17 @@
 //! [`digest`] (chunked payload digests), [`error`].
 #![no_std]
 #![forbid(unsafe_code)]
+// No panic reachable from untrusted input (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]

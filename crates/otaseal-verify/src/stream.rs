@@ -19,6 +19,9 @@ use crate::error::VerifyError;
 use crate::policy::{Policy, TrustStore};
 use crate::signatures::{EnvelopeVerdict, check_envelope};
 
+/// Bytes of the end-of-archive blocks.
+const END_LEN: usize = END_BLOCKS * BLOCK;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     EnvelopeHeader,
@@ -213,14 +216,19 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
                 Ok(used)
             }
             Phase::EnvelopeBody => {
-                let want = self.envelope_len - self.envelope_fill;
+                // `envelope_fill <= envelope_len`, both at most half the buffer.
+                let want = self.envelope_len.saturating_sub(self.envelope_fill);
                 let take = want.min(data.len());
+                let end = self
+                    .envelope_fill
+                    .checked_add(take)
+                    .ok_or(VerifyError::BufferTooSmall)?;
                 let dst = self
                     .buf
-                    .get_mut(self.envelope_fill..self.envelope_fill + take)
+                    .get_mut(self.envelope_fill..end)
                     .ok_or(VerifyError::BufferTooSmall)?;
                 dst.copy_from_slice(data.get(..take).unwrap_or(&[]));
-                self.envelope_fill += take;
+                self.envelope_fill = end;
                 if self.envelope_fill == self.envelope_len {
                     self.pad_left = padding_len(self.envelope_len as u64);
                     self.phase = Phase::EnvelopePadding;
@@ -248,25 +256,26 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             Phase::PayloadPadding(i) => {
                 let used = self.zeros(data, VerifyError::Padding)?;
                 if self.pad_left == 0 {
-                    self.next_member(i + 1);
+                    self.next_member(i.saturating_add(1));
                 }
                 Ok(used)
             }
             Phase::EndBlocks => {
-                let take = (END_BLOCKS * BLOCK - self.end_seen).min(data.len());
+                let take = END_LEN.saturating_sub(self.end_seen).min(data.len());
                 let chunk = data.get(..take).unwrap_or(&[]);
                 if let Some(pos) = chunk.iter().position(|b| *b != 0) {
                     // Something in the first end block is an extra member.
-                    return Err(if self.end_seen + pos < BLOCK {
+                    return Err(if self.end_seen.saturating_add(pos) < BLOCK {
                         VerifyError::HeaderMismatch {
-                            member: self.payload_count + 1,
+                            member: self.payload_count.saturating_add(1),
                         }
                     } else {
                         VerifyError::Padding
                     });
                 }
-                self.end_seen += take;
-                if self.end_seen == END_BLOCKS * BLOCK {
+                // `end_seen + take <= END_LEN`.
+                self.end_seen = self.end_seen.saturating_add(take);
+                if self.end_seen == END_LEN {
                     self.phase = Phase::Done;
                 }
                 Ok(take)
@@ -276,15 +285,15 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     }
 
     fn fill_header(&mut self, data: &[u8]) -> usize {
-        let take = (BLOCK - self.header_fill).min(data.len());
-        if let (Some(dst), Some(src)) = (
-            self.header
-                .get_mut(self.header_fill..self.header_fill + take),
-            data.get(..take),
-        ) {
+        // `header_fill <= BLOCK`, so `header_fill + take <= BLOCK`.
+        let take = BLOCK.saturating_sub(self.header_fill).min(data.len());
+        let end = self.header_fill.saturating_add(take);
+        if let (Some(dst), Some(src)) =
+            (self.header.get_mut(self.header_fill..end), data.get(..take))
+        {
             dst.copy_from_slice(src);
         }
-        self.header_fill += take;
+        self.header_fill = end;
         take
     }
 
@@ -294,7 +303,8 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         if data.get(..take).unwrap_or(&[]).iter().any(|b| *b != 0) {
             return Err(err);
         }
-        self.pad_left -= take;
+        // `take <= pad_left`.
+        self.pad_left = self.pad_left.saturating_sub(take);
         Ok(take)
     }
 
@@ -309,14 +319,18 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         if size > MAX_ENVELOPE_SIZE || size == 0 || size > (self.buf.len() / 2) as u64 {
             return Err(VerifyError::EnvelopeTooLarge { size });
         }
-        self.envelope_len = size as usize;
+        self.envelope_len =
+            usize::try_from(size).map_err(|_| VerifyError::EnvelopeTooLarge { size })?;
         self.envelope_header = self.header;
         self.phase = Phase::EnvelopeBody;
         Ok(())
     }
 
     fn verify_envelope(&mut self) -> Result<(), VerifyError> {
-        let (envelope, scratch) = self.buf.split_at_mut(self.envelope_len);
+        let (envelope, scratch) = self
+            .buf
+            .split_at_mut_checked(self.envelope_len)
+            .ok_or(VerifyError::BufferTooSmall)?;
         let envelope: &[u8] = envelope;
         let (manifest, manifest_bytes) = check_envelope(
             envelope,
@@ -336,7 +350,10 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         let start = (manifest_bytes.as_ptr() as usize)
             .checked_sub(envelope.as_ptr() as usize)
             .ok_or(VerifyError::BufferTooSmall)?;
-        self.manifest_at = (start, start + manifest_bytes.len());
+        let end = start
+            .checked_add(manifest_bytes.len())
+            .ok_or(VerifyError::BufferTooSmall)?;
+        self.manifest_at = (start, end);
         self.payload_count = manifest.payloads.len();
         self.mtime = manifest.created;
         self.chunk_log2 = manifest.chunk_log2;
@@ -357,7 +374,9 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
 
     fn start_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         self.header_fill = 0;
-        let mismatch = VerifyError::HeaderMismatch { member: index + 1 };
+        let mismatch = VerifyError::HeaderMismatch {
+            member: index.saturating_add(1),
+        };
         let (start, end) = self.manifest_at;
         let bytes = self
             .buf
@@ -413,7 +432,8 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         let chunk = data.get(..take).unwrap_or(&[]);
         current.hasher.update(chunk, &self.digester);
         sink(index, chunk);
-        self.payload_bytes += take as u64;
+        // At most the sum of the manifest's payload sizes, each below 8 GiB.
+        self.payload_bytes = self.payload_bytes.saturating_add(take as u64);
         if current.hasher.remaining() == 0 {
             self.end_payload(index)?;
         }
@@ -438,7 +458,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             }
         }
         debug_assert_eq!(size, 0);
-        self.payloads_matched = index + 1;
+        self.payloads_matched = index.saturating_add(1);
         let (start, end) = self.manifest_at;
         let bytes = self
             .buf
@@ -450,7 +470,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         self.pad_left = padding_len(payload_size);
         self.phase = Phase::PayloadPadding(index);
         if self.pad_left == 0 {
-            self.next_member(index + 1);
+            self.next_member(index.saturating_add(1));
         }
         Ok(())
     }

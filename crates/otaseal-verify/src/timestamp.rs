@@ -366,11 +366,8 @@ fn parse_gen_time(bytes: &[u8]) -> Option<u64> {
     let mut digits = main.iter();
     for (field, width) in fields.iter_mut().zip(widths) {
         for _ in 0..width {
-            let d = digits.next()?;
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            *field = *field * 10 + u64::from(d - b'0');
+            let d = char::from(*digits.next()?).to_digit(10)?;
+            *field = field.checked_mul(10)?.checked_add(u64::from(d))?;
         }
     }
     match rest {
@@ -398,18 +395,30 @@ fn parse_gen_time(bytes: &[u8]) -> Option<u64> {
         return None;
     }
     // Days from 1970-01-01 to year-month-day (H. Hinnant's days_from_civil;
-    // year <= 9999, so nothing here can overflow).
+    // year <= 9999, so nothing here can overflow: checked all the same).
     let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
+        (year.checked_sub(1)?, month.checked_add(9)?)
     } else {
-        (year, month - 3)
+        (year, month.checked_sub(3)?)
     };
     let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+    let yoe = y % 400;
+    let doy = (m.checked_mul(153)?.checked_add(2)? / 5)
+        .checked_add(day)?
+        .checked_sub(1)?;
+    let doe = yoe
+        .checked_mul(365)?
+        .checked_add(yoe / 4)?
+        .checked_sub(yoe / 100)?
+        .checked_add(doy)?;
+    let days = era
+        .checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)?;
+    days.checked_mul(86_400)?
+        .checked_add(hour.checked_mul(3_600)?)?
+        .checked_add(minute.checked_mul(60)?)?
+        .checked_add(second)
 }
 
 /// `Accuracy ::= SEQUENCE { seconds INTEGER OPTIONAL, millis [0] INTEGER
