@@ -178,6 +178,20 @@ pub fn run(a: VerifyArgs) -> CliResult {
     report(&a, time, outcome)
 }
 
+/// Reads until `buf` is full or the file ends.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// Certificates from PEM files, in order.
 fn load_certs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, CliError> {
     let mut ders = Vec::new();
@@ -224,10 +238,11 @@ fn verify_file(
     bar.start("verifying", total);
     let mut failed = None;
     loop {
-        let n = match file.read(&mut block) {
+        // Reads follow the verifier's hint so payload chunks arrive whole.
+        let want = v.read_hint(block.len());
+        let n = match read_full(&mut file, &mut block[..want]) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CliError(format!("{}: {e}", a.package.display()))),
         };
         if let Err(e) = v.update(&block[..n]) {

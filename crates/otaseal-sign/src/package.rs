@@ -716,7 +716,7 @@ fn write_payloads(
     let write_behind = WriteBehind::new(file);
     let zeros = [0u8; BLOCK];
     // Several chunks per read so the digester has work for every core.
-    let mut buf = vec![0u8; (4usize << spec.chunk_log2).clamp(1 << 20, 8 << 20)];
+    let mut buf = vec![0u8; (8usize << spec.chunk_log2).clamp(1 << 20, 8 << 20)];
     let total: u64 = inputs.iter().map(|(_, _, size)| size).sum();
     let mut hashed = Vec::new();
     let mut since_sync = 0u64;

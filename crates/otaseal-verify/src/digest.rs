@@ -181,6 +181,20 @@ impl PayloadHasher {
         }
     }
 
+    /// Bytes that complete the current partial chunk (0 at a boundary).
+    pub fn to_chunk_boundary(&self) -> u64 {
+        if self.in_chunk == 0 {
+            0
+        } else {
+            self.chunk_size.saturating_sub(self.in_chunk)
+        }
+    }
+
+    /// Chunk size in bytes.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
     /// Bytes still expected.
     pub fn remaining(&self) -> u64 {
         self.size.saturating_sub(self.seen)
@@ -331,10 +345,19 @@ mod threaded {
             out: &mut dyn FnMut(usize, DigestAlg, &DigestValue),
         ) {
             let chunks: Vec<&[u8]> = data.chunks(chunk_size.max(1)).collect();
-            let families: Vec<DigestAlg> = algs.iter().collect();
-            let n = families.len();
+            // Slowest family first (longest-processing-time order): the
+            // cheap SHA-256 tasks come last and fill the gaps, so the two
+            // cores finish a batch together instead of one waiting for the
+            // other's last SM3 chunk.
+            let mut families: Vec<DigestAlg> = algs.iter().collect();
+            families.sort_by_key(|alg| match alg {
+                DigestAlg::Sm3 => 0u8,
+                DigestAlg::Sha512 | DigestAlg::Sha384 => 1,
+                DigestAlg::Sha256 => 2,
+            });
+            let per_family = chunks.len();
             // An impossible overflow falls back to the serial path (0 tasks).
-            let tasks = chunks.len().checked_mul(n).unwrap_or(0);
+            let tasks = per_family.checked_mul(families.len()).unwrap_or(0);
             if self.threads == 1 || tasks <= 1 {
                 return SerialDigester.digest_chunks(algs, data, chunk_size, out);
             }
@@ -346,10 +369,11 @@ mod threaded {
                         scope.spawn(|| {
                             let mut done = Vec::new();
                             loop {
+                                // Task `t` is family `t / per_family`, chunk `t % per_family`.
                                 let t = next.fetch_add(1, Ordering::Relaxed);
-                                let (Some(chunk), Some(alg)) = (
-                                    t.checked_div(n).and_then(|c| chunks.get(c)),
-                                    t.checked_rem(n).and_then(|f| families.get(f)),
+                                let (Some(alg), Some(chunk)) = (
+                                    t.checked_div(per_family).and_then(|f| families.get(f)),
+                                    t.checked_rem(per_family).and_then(|c| chunks.get(c)),
                                 ) else {
                                     break;
                                 };
@@ -370,9 +394,9 @@ mod threaded {
                     }
                 }
             });
-            // Task `t` is chunk `t / n`, family `t % n`: one row per chunk.
-            for (c, row) in results.chunks(n.max(1)).enumerate() {
-                for (d, alg) in row.iter().zip(&families) {
+            // One row per family, chunks in increasing order within it.
+            for (row, alg) in results.chunks(per_family.max(1)).zip(&families) {
+                for (c, d) in row.iter().enumerate() {
                     if let Some(d) = d {
                         out(c, *alg, d);
                     }

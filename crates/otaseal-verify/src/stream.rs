@@ -170,6 +170,40 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         &self.verdict
     }
 
+    /// How many bytes to feed next, at most `max`, so that payload chunks
+    /// arrive whole: a host that reads exactly this much each time lets a
+    /// parallel [`ChunkDigester`] hash every chunk of a read at once instead
+    /// of finishing split chunks on one core. Any read size stays correct;
+    /// this only helps speed.
+    pub fn read_hint(&self, max: usize) -> usize {
+        let max64 = max as u64;
+        let hint = match self.phase {
+            Phase::EnvelopeHeader | Phase::PayloadHeader(_) => {
+                BLOCK.saturating_sub(self.header_fill) as u64
+            }
+            Phase::EnvelopeBody => self.envelope_len.saturating_sub(self.envelope_fill) as u64,
+            Phase::EnvelopePadding | Phase::PayloadPadding(_) => self.pad_left as u64,
+            Phase::PayloadData(_) => match &self.current {
+                Some(c) => {
+                    // Finish the split chunk, then as many whole chunks as fit.
+                    let head = c.hasher.to_chunk_boundary();
+                    let room = max64.saturating_sub(head);
+                    let whole =
+                        room.saturating_sub(room.checked_rem(c.hasher.chunk_size()).unwrap_or(0));
+                    let want = match head.saturating_add(whole) {
+                        0 => max64, // a chunk larger than `max`: any size will do
+                        n => n.min(max64),
+                    };
+                    want.min(c.hasher.remaining())
+                }
+                None => max64,
+            },
+            Phase::EndBlocks => (END_BLOCKS * BLOCK).saturating_sub(self.end_seen) as u64,
+            Phase::Done => max64,
+        };
+        usize::try_from(hint.clamp(1, max64.max(1))).unwrap_or(max)
+    }
+
     /// How many payloads, in order, have been read in full with matching
     /// digests so far (for progress and reporting, not a verdict).
     pub fn payloads_matched(&self) -> usize {
