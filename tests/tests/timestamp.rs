@@ -2587,28 +2587,7 @@ fn token_status_agrees_with_signature_status() {
     require_openssl!();
     let (pki, fx) = (pki(), fx());
     let dir = test_dir("ts-status");
-    let now = unix_now();
-    let tsa_key = SigningKey::generate(otaseal_manifest::Suite::EcdsaP256).unwrap();
-    let expired = pki::issue_certificate(&CertRequest {
-        subject_cn: "expired TSA",
-        profile: CertProfile::TimeStampingLeaf,
-        not_before: now - 3 * DAY,
-        not_after: now - DAY,
-        subject_key: &tsa_key,
-        issuer: Some((
-            &load_key(&pki_file(pki, "ecdsa-p256", "tsa-root.key.pem")),
-            &load_cert(&pki_file(pki, "ecdsa-p256", "tsa-root.cert.pem")),
-        )),
-        serial: None,
-    })
-    .unwrap();
-    let cert_pem = write_file(
-        &dir,
-        "expired.pem",
-        pki::certs_to_pem(&[expired]).as_bytes(),
-    );
-    let key = dir.join("expired.key.pem");
-    tsa_key.write_private_pem(&key).unwrap();
+    let (key, cert_pem) = expired_tsa(pki, &dir);
     // otaseal's TSA refuses to issue with an expired certificate; OpenSSL's
     // does not, which gives a token whose TSA certificate expired at genTime.
     let field = &signature_fields(&fx.plain)[0];
@@ -2624,12 +2603,9 @@ fn token_status_agrees_with_signature_status() {
     assert_eq!(sig["timestamp"]["status"], sig["status"], "{sig}");
 }
 
-/// otaseal's own TSA does not issue tokens with a certificate that is not
-/// valid now: `otaseal timestamp` fails (exit 2) and leaves the package alone.
-#[test]
-fn otaseal_tsa_refuses_to_issue_with_an_expired_certificate() {
-    let (pki, fx) = (pki(), fx());
-    let dir = test_dir("ts-tsa-expired");
+/// A TSA key and certificate (under the dev ECDSA TSA root) that expired a
+/// day ago, written to `dir`: (key path, certificate PEM path).
+fn expired_tsa(pki: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let now = unix_now();
     let tsa_key = SigningKey::generate(otaseal_manifest::Suite::EcdsaP256).unwrap();
     let expired = pki::issue_certificate(&CertRequest {
@@ -2645,13 +2621,19 @@ fn otaseal_tsa_refuses_to_issue_with_an_expired_certificate() {
         serial: None,
     })
     .unwrap();
-    let chain = write_file(
-        &dir,
-        "expired.pem",
-        pki::certs_to_pem(&[expired]).as_bytes(),
-    );
+    let cert = write_file(dir, "expired.pem", pki::certs_to_pem(&[expired]).as_bytes());
     let key = dir.join("expired.key.pem");
     tsa_key.write_private_pem(&key).unwrap();
+    (key, cert)
+}
+
+/// otaseal's own TSA does not issue tokens with a certificate that is not
+/// valid now: `otaseal timestamp` fails (exit 2) and leaves the package alone.
+#[test]
+fn otaseal_tsa_refuses_to_issue_with_an_expired_certificate() {
+    let (pki, fx) = (pki(), fx());
+    let dir = test_dir("ts-tsa-expired");
+    let (key, chain) = expired_tsa(pki, &dir);
     let tsa = start_tsa(&dir, "expired", &key, &chain);
     let pkg = dir.join("pkg.ota");
     edit_package(&fx.plain, &pkg, |_| {});
