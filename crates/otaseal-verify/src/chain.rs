@@ -512,69 +512,17 @@ pub static ALL_CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
 pub(crate) mod tests {
     extern crate std;
     use super::*;
-    use crate::crypto::tests::{TestKey, cat, ml_dsa_key, p256_key, raw_sig_to_der, sm2_key, tlv};
+    use crate::testutil::{
+        CertFiles, OpensslCa, TestKey, cat, ext, ml_dsa_key, name, p256_key, raw_sig_to_der,
+        sm2_key, tlv,
+    };
     use otaseal_manifest::Suite;
-    use std::path::PathBuf;
-    use std::string::{String, ToString};
+    use std::string::ToString;
+    use std::vec;
     use std::vec::Vec;
-    use std::{format, vec};
 
-    /// A scratch directory for `openssl`, removed on drop.
-    pub(crate) struct TempDir(pub(crate) PathBuf);
-
-    impl TempDir {
-        /// `None` when `openssl` is not installed (tests then skip).
-        pub(crate) fn new(tag: &str) -> Option<TempDir> {
-            let ok = std::process::Command::new("openssl")
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if !ok {
-                return None;
-            }
-            static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!(
-                "otaseal-verify-{tag}-{}-{n}-{nanos}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).ok()?;
-            Some(TempDir(dir))
-        }
-
-        /// Runs openssl in the directory; panics with its stderr on failure.
-        pub(crate) fn openssl(&self, args: &[&str]) -> Option<()> {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(&self.0)
-                .output()
-                .ok()?;
-            assert!(
-                out.status.success(),
-                "openssl {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(())
-        }
-
-        pub(crate) fn write(&self, name: &str, data: &[u8]) {
-            std::fs::write(self.0.join(name), data).unwrap();
-        }
-
-        pub(crate) fn read(&self, name: &str) -> Option<Vec<u8>> {
-            std::fs::read(self.0.join(name)).ok()
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    /// Re-exported for the tests of other modules.
+    pub(crate) use crate::testutil::TempDir;
 
     pub(crate) fn now() -> UnixTime {
         UnixTime::since_unix_epoch(
@@ -589,12 +537,9 @@ pub(crate) mod tests {
         UnixTime::since_unix_epoch(core::time::Duration::from_secs(unix))
     }
 
-    /// Extension sections for `openssl x509 -req -extfile`.
+    /// Extension sections for `openssl x509 -req -extfile`
+    /// (after the `[ca]` section every `OpensslCa` writes).
     const EXTENSIONS: &str = "\
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
 [ca_server_only]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
@@ -627,213 +572,31 @@ keyUsage = critical,digitalSignature,keyCertSign
 extendedKeyUsage = codeSigning
 ";
 
-    /// Builds certificates with the openssl command line.
-    struct Pki {
-        dir: TempDir,
-        serial: std::cell::Cell<u32>,
+    /// Builds certificates (DER files) with the openssl command line.
+    struct Pki(OpensslCa);
+
+    impl core::ops::Deref for Pki {
+        type Target = OpensslCa;
+        fn deref(&self) -> &OpensslCa {
+            &self.0
+        }
     }
 
     impl Pki {
         fn new(tag: &str) -> Option<Pki> {
-            let dir = TempDir::new(tag)?;
-            dir.write("ext.cnf", EXTENSIONS.as_bytes());
-            Some(Pki {
-                dir,
-                serial: std::cell::Cell::new(1),
-            })
-        }
-
-        fn ossl(&self, args: &[&str]) {
-            self.dir.openssl(args).expect("openssl ran");
-        }
-
-        /// `algo` is `ec:P-256`, `ec:P-384`, `ec:P-521`, `sm2`, `ed25519`, `rsa:2048`.
-        fn key(&self, name: &str, algo: &str) {
-            let out = format!("{name}.key");
-            let mut args = vec!["genpkey", "-out", &out];
-            let (alg, opt) = match algo.split_once(':') {
-                Some(("ec", curve)) => ("EC", Some(format!("ec_paramgen_curve:{curve}"))),
-                Some(("rsa", bits)) => ("RSA", Some(format!("rsa_keygen_bits:{bits}"))),
-                _ => (algo, None),
-            };
-            args.extend(["-algorithm", alg]);
-            if let Some(opt) = &opt {
-                args.extend(["-pkeyopt", opt.as_str()]);
-            }
-            self.ossl(&args);
-        }
-
-        /// Digest and signature options for signing with `signer`'s key.
-        fn sign_opts(algo: &str) -> Vec<String> {
-            match algo {
-                "sm2" => vec![
-                    "-sm3".into(),
-                    "-sigopt".into(),
-                    "distid:1234567812345678".into(),
-                ],
-                "ed25519" => vec![],
-                "rsa-pss" => vec![
-                    "-sha256".into(),
-                    "-sigopt".into(),
-                    "rsa_padding_mode:pss".into(),
-                    "-sigopt".into(),
-                    "rsa_pss_saltlen:digest".into(),
-                ],
-                "ec:P-384" => vec!["-sha384".into()],
-                "ec:P-521" => vec!["-sha512".into()],
-                _ => vec!["-sha256".into()],
-            }
-        }
-
-        /// A self-signed root `name` with key algorithm `algo`.
-        fn root(&self, name: &str, algo: &str) -> Vec<u8> {
-            self.key(name, algo);
-            let key = format!("{name}.key");
-            let subj = format!("/O=otaseal test/CN={name}");
-            let out = format!("{name}.der");
-            let mut args: Vec<String> = [
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &key,
-                "-subj",
-                &subj,
-                "-days",
-                "3650",
-                "-config",
-                "ext.cnf",
-                "-extensions",
-                "ca",
-                "-outform",
-                "DER",
-                "-out",
-                &out,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let sign_algo = if algo.starts_with("rsa") { "rsa" } else { algo };
-            args.extend(Self::sign_opts(sign_algo));
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.ossl(&args);
-            self.dir.read(&out).unwrap()
-        }
-
-        /// A certificate for a new key `name` (algorithm `algo`), issued by
-        /// `issuer` (whose key was made with `issuer_algo`; `rsa-pss` signs
-        /// with PSS), with extension section `ext`.
-        fn issue(
-            &self,
-            name: &str,
-            algo: &str,
-            issuer: &str,
-            issuer_algo: &str,
-            ext: &str,
-        ) -> Vec<u8> {
-            self.key(name, algo);
-            let key = format!("{name}.key");
-            let csr = format!("{name}.csr");
-            let subj = format!("/O=otaseal test/CN={name}");
-            self.ossl(&["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr]);
-            let ca = format!("{issuer}.der");
-            let ca_key = format!("{issuer}.key");
-            let out = format!("{name}.der");
-            let serial = self.serial.get() + 1;
-            self.serial.set(serial);
-            let serial = serial.to_string();
-            let mut args: Vec<String> = [
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAform",
-                "DER",
-                "-CAkey",
-                &ca_key,
-                "-set_serial",
-                &serial,
-                "-days",
-                "365",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                ext,
-                "-outform",
-                "DER",
-                "-out",
-                &out,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            args.extend(Self::sign_opts(issuer_algo));
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.ossl(&args);
-            self.dir.read(&out).unwrap()
+            OpensslCa::new(tag, EXTENSIONS, CertFiles::Der).map(Pki)
         }
 
         /// Like `issue` (P-256 key, `leaf` extensions) but with explicit
         /// validity dates (`YYYYMMDDHHMMSSZ`), through `openssl ca`.
         #[allow(dead_code)] // used by feature-gated tests
         fn issue_dated(&self, name: &str, issuer: &str, start: &str, end: &str) -> Vec<u8> {
-            self.key(name, "ec:P-256");
-            let key = format!("{name}.key");
-            let csr = format!("{name}.csr");
-            let subj = format!("/O=otaseal test/CN={name}");
-            self.ossl(&["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr]);
-            let ca_pem = format!("{issuer}.pem");
-            let ca_der = format!("{issuer}.der");
-            self.ossl(&["x509", "-inform", "DER", "-in", &ca_der, "-out", &ca_pem]);
-            self.dir.write("index.txt", b"");
-            self.dir.write("serial", b"1000\n");
-            let conf = "\
-[ca]
-default_ca = ca_default
-[ca_default]
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = policy_any
-unique_subject = no
-[policy_any]
-commonName = supplied
-organizationName = optional
-[leaf]
+            let leaf = "\
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = codeSigning
 ";
-            self.dir.write("ca.cnf", conf.as_bytes());
-            let pem = format!("{name}.pem");
-            let ca_key = format!("{issuer}.key");
-            self.ossl(&[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-cert",
-                &ca_pem,
-                "-keyfile",
-                &ca_key,
-                "-in",
-                &csr,
-                "-out",
-                &pem,
-                "-startdate",
-                start,
-                "-enddate",
-                end,
-                "-extensions",
-                "leaf",
-                "-notext",
-            ]);
-            let out = format!("{name}.der");
-            self.ossl(&["x509", "-in", &pem, "-outform", "DER", "-out", &out]);
-            self.dir.read(&out).unwrap()
+            self.0.issue_dated(name, issuer, start, end, "leaf", leaf)
         }
     }
 
@@ -1105,19 +868,6 @@ extendedKeyUsage = codeSigning
         /// keyUsage BIT STRING contents (unused-bits byte first).
         pub(crate) key_usage: Option<&'a [u8]>,
         pub(crate) sig_alg: &'a [u8],
-    }
-
-    fn name(cn: &str) -> Vec<u8> {
-        let atv = tlv(
-            0x30,
-            &cat(&[&tlv(0x06, &[0x55, 0x04, 0x03]), &tlv(0x0c, cn.as_bytes())]),
-        );
-        tlv(0x30, &tlv(0x31, &atv))
-    }
-
-    fn ext(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
-        let crit: &[u8] = if critical { &[0x01, 0x01, 0xff] } else { &[] };
-        tlv(0x30, &cat(&[&tlv(0x06, oid), crit, &tlv(0x04, value)]))
     }
 
     /// Encodes and signs; `sign` returns the BIT STRING contents' bytes.

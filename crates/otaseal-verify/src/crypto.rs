@@ -491,240 +491,12 @@ pub(crate) fn der_sig_to_raw<'o>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     extern crate std;
     use super::*;
-    use std::string::ToString;
+    use crate::testutil::*;
     use std::vec;
     use std::vec::Vec;
-
-    /// One DER TLV with a definite length.
-    pub(crate) fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = contents.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes = len.to_be_bytes();
-            let skip = bytes.iter().take_while(|b| **b == 0).count();
-            out.push(0x80 | (bytes.len() - skip) as u8);
-            out.extend_from_slice(&bytes[skip..]);
-        }
-        out.extend_from_slice(contents);
-        out
-    }
-
-    /// Concatenation helper.
-    pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
-        parts.concat()
-    }
-
-    /// A DER SubjectPublicKeyInfo from AlgorithmIdentifier contents and key bytes.
-    pub(crate) fn spki(alg_id: &[u8], key: &[u8]) -> Vec<u8> {
-        let mut bits = vec![0u8];
-        bits.extend_from_slice(key);
-        tlv(0x30, &cat(&[&tlv(0x30, alg_id), &tlv(0x03, &bits)]))
-    }
-
-    /// AlgorithmIdentifier contents for id-ecPublicKey with a named curve.
-    pub(crate) fn ec_alg(curve: &[u8]) -> Vec<u8> {
-        cat(&[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, curve)])
-    }
-
-    /// DER SEQUENCE { r, s } from fixed-width halves (as signers emit for X.509).
-    pub(crate) fn raw_sig_to_der(raw: &[u8]) -> Vec<u8> {
-        let (r, s) = raw.split_at(raw.len() / 2);
-        let int = |v: &[u8]| {
-            let v = &v[v.iter().take_while(|b| **b == 0).count()..];
-            let mut c = Vec::new();
-            if v.is_empty() || v[0] & 0x80 != 0 {
-                c.push(0);
-            }
-            c.extend_from_slice(v);
-            tlv(0x02, &c)
-        };
-        tlv(0x30, &cat(&[&int(r), &int(s)]))
-    }
-
-    /// Signs a message with a test key.
-    type SignFn = std::boxed::Box<dyn Fn(&[u8]) -> Vec<u8>>;
-
-    pub(crate) struct TestKey {
-        pub(crate) suite: Suite,
-        pub(crate) spki: Vec<u8>,
-        sign: SignFn,
-    }
-
-    impl TestKey {
-        pub(crate) fn sign(&self, msg: &[u8]) -> Vec<u8> {
-            (self.sign)(msg)
-        }
-
-        /// A key whose signatures come from `sign`.
-        pub(crate) fn from_fn(
-            suite: Suite,
-            spki: Vec<u8>,
-            sign: impl Fn(&[u8]) -> Vec<u8> + 'static,
-        ) -> TestKey {
-            TestKey {
-                suite,
-                spki,
-                sign: std::boxed::Box::new(sign),
-            }
-        }
-    }
-
-    pub(crate) fn p256_key(seed: u8) -> TestKey {
-        use signature::Signer;
-        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
-        let point = sk.verifying_key().to_sec1_point(false);
-        TestKey {
-            suite: Suite::EcdsaP256,
-            spki: spki(&ec_alg(OID_P256), point.as_bytes()),
-            sign: std::boxed::Box::new(move |m| {
-                let s: p256::ecdsa::Signature = sk.sign(m);
-                s.to_bytes().to_vec()
-            }),
-        }
-    }
-
-    pub(crate) fn p384_key(seed: u8) -> TestKey {
-        use signature::Signer;
-        let sk = p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap();
-        let point = sk.verifying_key().to_sec1_point(false);
-        TestKey {
-            suite: Suite::EcdsaP384,
-            spki: spki(&ec_alg(OID_P384), point.as_bytes()),
-            sign: std::boxed::Box::new(move |m| {
-                let s: p384::ecdsa::Signature = sk.sign(m);
-                s.to_bytes().to_vec()
-            }),
-        }
-    }
-
-    pub(crate) fn ed25519_key(seed: u8) -> TestKey {
-        use signature::Signer;
-        let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
-        TestKey {
-            suite: Suite::Ed25519,
-            spki: spki(&tlv(0x06, OID_ED25519), sk.verifying_key().as_bytes()),
-            sign: std::boxed::Box::new(move |m| sk.sign(m).to_bytes().to_vec()),
-        }
-    }
-
-    pub(crate) fn sm2_key(seed: u8) -> TestKey {
-        sm2_key_with_distid(seed, SM2_DEFAULT_DISTID)
-    }
-
-    /// An SM2 key that signs with another distinguishing id.
-    pub(crate) fn sm2_key_with_distid(seed: u8, distid: &str) -> TestKey {
-        use signature::Signer;
-        use sm2::elliptic_curve::sec1::ToSec1Point;
-        let sk = sm2::dsa::SigningKey::from_slice(distid, &[seed; 32]).unwrap();
-        let point = sk.verifying_key().to_sec1_point(false);
-        TestKey {
-            suite: Suite::Sm2,
-            spki: spki(&ec_alg(OID_SM2P256V1), point.as_bytes()),
-            sign: std::boxed::Box::new(move |m| {
-                let s: sm2::dsa::Signature = sk.sign(m);
-                s.to_bytes().to_vec()
-            }),
-        }
-    }
-
-    fn ml_dsa_key_generic<P: ml_dsa::MlDsaParams + 'static>(
-        seed: u8,
-        suite: Suite,
-        oid: &[u8],
-    ) -> TestKey {
-        use ml_dsa::{KeyExport, Keypair, Signer};
-        let sk = ml_dsa::SigningKey::<P>::from_seed(&[seed; 32].into());
-        let vk = sk.verifying_key().to_bytes();
-        TestKey {
-            suite,
-            spki: spki(&tlv(0x06, oid), &vk),
-            sign: std::boxed::Box::new(move |m| sk.sign(m).encode().to_vec()),
-        }
-    }
-
-    pub(crate) fn ml_dsa_key(seed: u8, suite: Suite) -> TestKey {
-        match suite {
-            Suite::MlDsa44 => ml_dsa_key_generic::<ml_dsa::MlDsa44>(seed, suite, OID_ML_DSA_44),
-            Suite::MlDsa65 => ml_dsa_key_generic::<ml_dsa::MlDsa65>(seed, suite, OID_ML_DSA_65),
-            _ => ml_dsa_key_generic::<ml_dsa::MlDsa87>(seed, suite, OID_ML_DSA_87),
-        }
-    }
-
-    /// A fixed 3072-bit RSA test key (generated once with `openssl genpkey`;
-    /// embedded because RSA key generation in a debug build takes minutes).
-    pub(crate) const RSA3072_PKCS8_PEM: &str = "\
------BEGIN PRIVATE KEY-----\n\
-MIIG/QIBADANBgkqhkiG9w0BAQEFAASCBucwggbjAgEAAoIBgQC62nMSog0YOkR6\n\
-zrEOAZC5c9w2jsBed62CftS9dFgo0LJQMz+cwZb/6dzbhCSssUn5VtURpXt4cEa/\n\
-7qHe2rQ9a9UmJAN5i0rYTEfmU+fNGU0Avs90HosffGEIXpBWYE4WHi7Co/CJPecL\n\
-IOILLD2Lshr3cq99EppwND0eOFOfU+0UxybkFUmMeA72oG92GaAMY04SBax2wsml\n\
-c9IdNS42GLMezBFk82kPYDOnAxqTQ068JC+rytEZCfhWZ1+6yz02ks6OhPPK7dUl\n\
-vL9IZGFww6EmLdhl7zCPHhStmmb10maSj4zph/E6umNsFtiZpiZf33VH4F4As/Ix\n\
-FvQdoUygxgZK66wGp+arNdevHmp2WeYECDvS+0F4DDtyxlv4uKP7maUdq7EjpBpT\n\
-+bdV2sUVPDAsMh+vqmby5f+wgw5OJ9jlLBuizpU1wNV5aacoIR8KegHSRM1fJlGZ\n\
-8txTOxK4+ET9rlRHYEqYOiuonGgPW+6o/o66Ng0wsgBv2KqnQWUCAwEAAQKCAYAC\n\
-41+F+TVEm5n1X/6CnemTxEOyIDC/BRCMhNNa/lJihx9KeBBSpvdji0Tbq8Y5WSAw\n\
-l3QBqtImwW2Gh/S+khjZHjKUPVhEZ6/Heh5eZAugMvTqvwhL3jD+UpjZXUTT4Pc0\n\
-BlFotsoABRHuLRrxW0S0RRN/oakuwLvcYiJTtkEspEp02MM0IVQatLxeeYpfg/Pi\n\
-XSKWyrmouEgPo6Oqyeil82nJXxQhwFVuZGlH+pdNkWvFIrYN7LugrHPHOh/TrlKE\n\
-Ib01pLKal3p6GxD+inTDgJWwrjoCNYx9hpoSsgjqD5CMeDkc3RE5ZE5ffvFeNWPB\n\
-DUpUMRq1OvDR6KkH+3/Jjy/1lprC4lW0HjxZq8m36AdhDJytjM4W/ZCB4Ee8cjp1\n\
-BhDHDsbkOI6i/9Um/FTp9LktEi1ymiSM1AZ/htib56YqUjqHckdDxmXbDrnP/3A2\n\
-I4tlIJo8XBfypmcyA0VtKlpL2/sq5hrsHBdPnUtpBDbQ026OQnUtJxaZof5IwV0C\n\
-gcEA5Ovdi1WEG2LU+yryApjWEOdhbLYG9x7i5xr1w9Kie/tlK5xKAT8I4nbC/6CA\n\
-JGI1CUfr3mWImMp1wzNH9iA9aiepH2ap++Tyh7JCMasCClWOkIBqiTOGpLQFni10\n\
-NjFKiGHO7mQBW2bILGGV2k0o1v5Fi+fduLRymdjJ6RJ7rgqn4cCoFvCmTV9Rbc2x\n\
-0qIdWSkBD5JkwFHnhclpjwYB7FbQgRSAbBvb63P06I/Gl1SzPdg+3j4IlkozKHbz\n\
-g6WjAoHBAND0sPqdz2Q2k5qjNsEBjGVU/3fIgzvgjZMDeZAKE83fcZlMUo3EdoHT\n\
-/HY9A4H2XmY/v5+0OaYrLd99VpMGzb7WlpfKqzzGV9i5zJr7xoJR2lZ4eItdLNoA\n\
-pSqS8CspXS1WNnAWa4y8+lJv6SxUxl+xHv1z0xQgX0Dl9PHPDcKrtG65U0fvcYw5\n\
-riI04jKO3++LwCYDsOgIpgl1jfRbnrbz+d3TcJHpP1zpvYWE6q1yLD7crO+tW2H7\n\
-s9M8VaedVwKBwB7lSnA8qWi8zPvdDu6UzAdaAwcWBhiiHYONWvAD5JQRGNVq8X37\n\
-kOpnlufDNKg0bO4Eu+u3Dll4sa4XpLWuIjvKgIPRak2p16XCxDZJ2yuj4mrUOgys\n\
-XJasCToQ7mdF/cYsVS5NZvV8CLYcsYnV8hYaGS7Jq137VKA45v9C1Fhn7cKFKup1\n\
-riwxGh9UrJQ99vIKm68LVfey1ilzRoDcEbRg/yD8sFxm4iaD7uDYTrgr4UkOf2Wl\n\
-P6lw+DiU3Ua+OwKBwFNejY4wkKKHM/Uq0ZnIKF/1vcfo9JNbUKErbcEOhEBLumNT\n\
-lEyD6lR6Y+w5A8FCrv9Ux/vMSIQIDlFxDK20tTpDG+qMLi4dZMdPulbLxbQRPG/r\n\
-uQzBrDd+smd+INzXsBl6oFWwXFDWxXlGtV2+pTdgz+CH6dvJ3rdiCIzB89eL8n2K\n\
-67Nz0XYFPXjgaK+LWcWVmKCSMG8jpDt5751jQLv2M+dRiURuL52+lKNFGO0C9KxQ\n\
-F5+5JxC9AE5zcClkGQKBwQC8KpiZ2kAgxxotV8t4T8JswyuwHiTeXPjcGCoDegLd\n\
-Rv4EAXCCK1emMRlHf2pbzGXOIDab5sOAGX6MA4z8jdW2FICh+IYO/teOZWuuz/69\n\
-aDwQvcziZ/tHycMph/vbFXQxNo836ZFbXyBirhVsCDL7thzzkp832YhghgMqCgs/\n\
-f/hMS9CQZ7rpLETpcQ+TLA+FcSzb32rIQrl6EHcuXQn01yb0Be+lV4ufkPIR/6yD\n\
-sEzjjfoqb4svfMOVJzgSUbA=\n\
------END PRIVATE KEY-----\n\
-";
-
-    pub(crate) fn rsa_key() -> TestKey {
-        use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-        use signature::{SignatureEncoding, Signer};
-        let sk = rsa::PrivateKey::from_pkcs8_pem(RSA3072_PKCS8_PEM).unwrap();
-        let spki = sk.to_public_key().to_public_key_der().unwrap().into_vec();
-        let sk = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(sk, 32);
-        TestKey {
-            suite: Suite::RsaPss3072,
-            spki,
-            sign: std::boxed::Box::new(move |m| sk.sign(m).to_vec()),
-        }
-    }
-
-    pub(crate) fn all_keys() -> Vec<TestKey> {
-        vec![
-            p256_key(1),
-            p384_key(2),
-            ed25519_key(3),
-            rsa_key(),
-            sm2_key(4),
-            ml_dsa_key(5, Suite::MlDsa44),
-            ml_dsa_key(6, Suite::MlDsa65),
-            ml_dsa_key(7, Suite::MlDsa87),
-        ]
-    }
 
     #[test]
     fn oid_constants_match_const_oid() {
@@ -961,7 +733,7 @@ sEzjjfoqb4svfMOVJzgSUbA=\n\
     /// SM2 against OpenSSL 3.0, both directions, default distinguishing id.
     #[test]
     fn sm2_openssl_interop() {
-        let Some(dir) = crate::chain::tests::TempDir::new("sm2") else {
+        let Some(dir) = TempDir::new("sm2") else {
             std::eprintln!("note: openssl not found; skipping SM2 interop test");
             return;
         };
@@ -1036,30 +808,25 @@ sEzjjfoqb4svfMOVJzgSUbA=\n\
         dir.write("ours.der", &key.spki);
         dir.write("oursig.der", &raw_sig_to_der(&key.sign(msg)));
         let verify = |msg_file: &str| {
-            std::process::Command::new("openssl")
-                .args([
-                    "pkeyutl",
-                    "-verify",
-                    "-rawin",
-                    "-digest",
-                    "sm3",
-                    "-pubin",
-                    "-keyform",
-                    "DER",
-                    "-inkey",
-                    "ours.der",
-                    "-in",
-                    msg_file,
-                    "-sigfile",
-                    "oursig.der",
-                    "-pkeyopt",
-                    "distid:1234567812345678",
-                ])
-                .current_dir(&dir.0)
-                .output()
-                .unwrap()
-                .status
-                .success()
+            dir.try_openssl(&[
+                "pkeyutl",
+                "-verify",
+                "-rawin",
+                "-digest",
+                "sm3",
+                "-pubin",
+                "-keyform",
+                "DER",
+                "-inkey",
+                "ours.der",
+                "-in",
+                msg_file,
+                "-sigfile",
+                "oursig.der",
+                "-pkeyopt",
+                "distid:1234567812345678",
+            ])
+            .is_ok()
         };
         assert!(verify("msg.bin"), "openssl rejected an sm2-crate signature");
         dir.write("other.bin", b"otaseal SM2 interop messagf");
@@ -1141,28 +908,6 @@ sEzjjfoqb4svfMOVJzgSUbA=\n\
         assert_eq!(der_sig_to_raw(&[], 32, &mut out), None);
     }
 
-    /// Runs `f` on a thread with exactly `stack` bytes of stack: a stack
-    /// overflow aborts the process, so the budget is enforced in a child
-    /// process (this test binary re-run with a filter).
-    #[allow(dead_code)] // used by the ml-dsa and timestamp stack tests
-    pub(crate) fn fits_in_stack(test_name: &str, stack: usize) -> bool {
-        let exe = std::env::current_exe().unwrap();
-        let status = std::process::Command::new(exe)
-            .args([
-                test_name,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("OTASEAL_STACK_PROBE", stack.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        status.success()
-    }
-
     /// Child half of the stack test: verifies all three ML-DSA levels on a
     /// thread with the stack size given in `OTASEAL_STACK_PROBE`.
     #[cfg(feature = "ml-dsa")]
@@ -1204,22 +949,12 @@ sEzjjfoqb4svfMOVJzgSUbA=\n\
     #[test]
     fn ml_dsa_verification_fits_small_stack() {
         let name = "crypto::tests::ml_dsa_stack_probe_child";
-        // Debug builds keep many more temporaries than release builds.
-        let budget = if cfg!(debug_assertions) { 1024 } else { 320 } * 1024;
+        let budget = STACK_BUDGET;
         assert!(
-            fits_in_stack(name, budget),
+            fits_in_stack(name, budget, &[]),
             "ML-DSA verification overflowed a {budget}-byte stack"
         );
-        // Binary search (in 8 KiB steps) for the record.
-        let (mut lo, mut hi) = (8 * 1024, budget);
-        while hi - lo > 8 * 1024 {
-            let mid = (lo + hi) / 2 / 1024 * 1024;
-            if fits_in_stack(name, mid) {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
+        let hi = stack_needed(budget, |stack| fits_in_stack(name, stack, &[]));
         std::eprintln!(
             "ML-DSA-44/65/87 verification needs at most {} KiB of stack",
             hi / 1024

@@ -59,6 +59,9 @@ pub mod signatures;
 pub mod stream;
 pub mod timestamp;
 
+#[cfg(test)]
+mod testutil;
+
 pub use error::VerifyError;
 pub use policy::{DigestPolicy, Policy, Requirement, TrustStore};
 pub use signatures::{EnvelopeVerdict, SignatureReport, SignatureStatus, TimeSource};

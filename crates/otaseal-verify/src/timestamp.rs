@@ -1096,9 +1096,11 @@ pub fn verify_token<'a>(
 mod tests {
     extern crate std;
     use super::*;
-    use crate::chain::tests::TempDir;
-    use crate::crypto::tests::{TestKey, cat, raw_sig_to_der, tlv};
     use crate::crypto::{OID_ED25519, OID_ML_DSA_44, OID_ML_DSA_65, OID_ML_DSA_87};
+    use crate::testutil::{
+        self as k, CertFiles, OpensslCa, STACK_BUDGET, TestKey, cat, ext, fits_in_stack, name,
+        raw_sig_to_der, stack_needed, tlv,
+    };
     use otaseal_manifest::Suite;
     use std::string::{String, ToString};
     use std::vec::Vec;
@@ -1153,11 +1155,8 @@ mod tests {
     // OpenSSL as the independent TSA.
     // ------------------------------------------------------------------
 
+    /// Extension sections after the `[ca]` section every `OpensslCa` writes.
     const EXTENSIONS: &str = "\
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
 [tsa]
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
@@ -1170,206 +1169,28 @@ extendedKeyUsage = timeStamping
 ";
 
     /// A TSA run with `openssl ts -reply` in a scratch directory.
-    struct OpensslTsa {
-        dir: TempDir,
-        serial: std::cell::Cell<u32>,
+    struct OpensslTsa(OpensslCa);
+
+    impl core::ops::Deref for OpensslTsa {
+        type Target = OpensslCa;
+        fn deref(&self) -> &OpensslCa {
+            &self.0
+        }
     }
 
     impl OpensslTsa {
         fn new(tag: &str) -> Option<OpensslTsa> {
-            let dir = TempDir::new(tag)?;
-            dir.write("ext.cnf", EXTENSIONS.as_bytes());
-            Some(OpensslTsa {
-                dir,
-                serial: std::cell::Cell::new(1),
-            })
+            OpensslCa::new(tag, EXTENSIONS, CertFiles::Pem).map(OpensslTsa)
         }
 
-        /// Runs openssl; `Err(stderr)` when it fails.
-        fn try_ossl(&self, args: &[&str]) -> Result<(), String> {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(&self.dir.0)
-                .output()
-                .unwrap();
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).into_owned())
-            }
-        }
-
-        fn ossl(&self, args: &[&str]) {
-            if let Err(e) = self.try_ossl(args) {
-                panic!("openssl {args:?} failed: {e}");
-            }
-        }
-
-        /// `algo`: `ec:P-256`, `ec:P-384`, `rsa:2048`, `sm2`, `ed25519`.
-        fn key(&self, name: &str, algo: &str) {
-            let out = format!("{name}.key");
-            let mut args: Vec<String> = vec!["genpkey".into(), "-out".into(), out];
-            match algo.split_once(':') {
-                Some(("ec", curve)) => args.extend([
-                    "-algorithm".into(),
-                    "EC".into(),
-                    "-pkeyopt".into(),
-                    format!("ec_paramgen_curve:{curve}"),
-                ]),
-                Some(("rsa", bits)) => args.extend([
-                    "-algorithm".into(),
-                    "RSA".into(),
-                    "-pkeyopt".into(),
-                    format!("rsa_keygen_bits:{bits}"),
-                ]),
-                _ => args.extend(["-algorithm".into(), algo.to_string()]),
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.ossl(&args);
-        }
-
-        fn sign_opts(issuer_algo: &str) -> &'static [&'static str] {
-            match issuer_algo {
-                "sm2" => &["-sm3", "-sigopt", "distid:1234567812345678"],
-                "ed25519" => &[],
-                _ => &["-sha256"],
-            }
-        }
-
-        /// `name.pem` as DER.
-        fn der(&self, name: &str) -> Vec<u8> {
-            let (pem, der) = (format!("{name}.pem"), format!("{name}.der"));
-            self.ossl(&["x509", "-in", &pem, "-outform", "DER", "-out", &der]);
-            self.dir.read(&der).unwrap()
-        }
-
-        fn root(&self, name: &str, algo: &str) -> Vec<u8> {
-            self.key(name, algo);
-            let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-            let subj = format!("/O=otaseal test/CN={name}");
-            let mut args = vec![
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &key,
-                "-subj",
-                &subj,
-                "-days",
-                "3650",
-                "-config",
-                "ext.cnf",
-                "-extensions",
-                "ca",
-                "-out",
-                &pem,
-            ];
-            args.extend(Self::sign_opts(algo));
-            self.ossl(&args);
-            self.der(name)
-        }
-
-        /// A certificate for a new `algo` key `name`, issued by `issuer`.
-        fn issue(
-            &self,
-            name: &str,
-            algo: &str,
-            issuer: &str,
-            issuer_algo: &str,
-            ext: &str,
-        ) -> Vec<u8> {
-            self.key(name, algo);
-            let (key, csr, pem) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-            );
-            let subj = format!("/O=otaseal test/CN={name}");
-            self.ossl(&["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr]);
-            let (ca, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
-            let serial = self.serial.get() + 1;
-            self.serial.set(serial);
-            let serial = serial.to_string();
-            let mut args = vec![
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-set_serial",
-                &serial,
-                "-days",
-                "365",
-                "-extfile",
-                "ext.cnf",
-                "-extensions",
-                ext,
-                "-out",
-                &pem,
-            ];
-            args.extend(Self::sign_opts(issuer_algo));
-            self.ossl(&args);
-            self.der(name)
-        }
-
-        /// A P-256 TSA certificate with explicit dates (`YYYYMMDDHHMMSSZ`),
-        /// through `openssl ca` (OpenSSL 3.0's `x509 -req` only has `-days`).
+        /// A P-256 TSA certificate with explicit dates (`YYYYMMDDHHMMSSZ`).
         fn issue_dated(&self, name: &str, issuer: &str, start: &str, end: &str) -> Vec<u8> {
-            self.key(name, "ec:P-256");
-            let (key, csr, pem) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-            );
-            let subj = format!("/O=otaseal test/CN={name}");
-            self.ossl(&["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr]);
-            self.dir.write("index.txt", b"");
-            self.dir.write("ca-serial", b"1000\n");
-            let conf = "\
-[ca]
-default_ca = ca_default
-[ca_default]
-database = index.txt
-new_certs_dir = .
-serial = ca-serial
-default_md = sha256
-policy = policy_any
-unique_subject = no
-[policy_any]
-commonName = supplied
-organizationName = optional
-[tsa]
+            let tsa = "\
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = critical,timeStamping
 ";
-            self.dir.write("ca.cnf", conf.as_bytes());
-            let (ca, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
-            self.ossl(&[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-cert",
-                &ca,
-                "-keyfile",
-                &ca_key,
-                "-in",
-                &csr,
-                "-out",
-                &pem,
-                "-startdate",
-                start,
-                "-enddate",
-                end,
-                "-extensions",
-                "tsa",
-                "-notext",
-            ]);
-            self.der(name)
+            self.0.issue_dated(name, issuer, start, end, "tsa", tsa)
         }
 
         /// Writes the `[tsa]` configuration: signer `name`, its digest,
@@ -1412,8 +1233,9 @@ ess_cert_id_alg = {ess_alg}
             let _ = std::fs::remove_file(self.dir.0.join("resp.tsr"));
             // `ts -reply` exits 0 after writing a rejection response when
             // signing fails; extracting the token then fails.
-            let reply = std::process::Command::new("openssl")
-                .args([
+            let reply = self
+                .dir
+                .run(&[
                     "ts",
                     "-reply",
                     "-config",
@@ -1423,8 +1245,6 @@ ess_cert_id_alg = {ess_alg}
                     "-out",
                     "resp.tsr",
                 ])
-                .current_dir(&self.dir.0)
-                .output()
                 .unwrap();
             let reply_err = String::from_utf8_lossy(&reply.stderr).into_owned();
             if !reply.status.success() {
@@ -1740,19 +1560,6 @@ ess_cert_id_alg = {ess_alg}
     // tokens OpenSSL would never produce.
     // ------------------------------------------------------------------
 
-    fn name(cn: &str) -> Vec<u8> {
-        let atv = tlv(
-            0x30,
-            &cat(&[&tlv(0x06, &[0x55, 0x04, 0x03]), &tlv(0x0c, cn.as_bytes())]),
-        );
-        tlv(0x30, &tlv(0x31, &atv))
-    }
-
-    fn ext(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
-        let crit: &[u8] = if critical { &[0x01, 0x01, 0xff] } else { &[] };
-        tlv(0x30, &cat(&[&tlv(0x06, oid), crit, &tlv(0x04, value)]))
-    }
-
     /// A signature algorithm: the key that signs and the AlgorithmIdentifier
     /// contents it signs under.
     struct Signer {
@@ -1763,7 +1570,6 @@ ess_cert_id_alg = {ess_alg}
 
     impl Signer {
         fn new(suite: Suite, seed: u8) -> Signer {
-            use crate::crypto::tests as k;
             let (key, oid, der_sig) = match suite {
                 Suite::EcdsaP256 => (k::p256_key(seed), OID_ECDSA_SHA256, true),
                 Suite::EcdsaP384 => (k::p384_key(seed), OID_ECDSA_SHA384, true),
@@ -2091,6 +1897,50 @@ ess_cert_id_alg = {ess_alg}
 
     const GEN_TIME_2025: u64 = 1_748_779_200; // 2025-06-01T12:00:00Z
 
+    /// A P-256 `rust_pki`, a SHA-256 TSTInfo over `msg` (b"m") and the
+    /// token spec they make: the base the `rust_built_*` tests vary.
+    struct P256Case {
+        pki: RustPki,
+        msg: &'static [u8],
+        tst: Tst,
+        base: TokenSpec,
+    }
+
+    impl P256Case {
+        fn new(seed: u8) -> P256Case {
+            let pki = rust_pki(Suite::EcdsaP256, seed);
+            let msg = b"m";
+            let tst = Tst::new(DigestAlg::Sha256, msg);
+            let base = TokenSpec::new(&tst, DigestAlg::Sha256, &pki.cert);
+            P256Case {
+                pki,
+                msg,
+                tst,
+                base,
+            }
+        }
+
+        /// Verifies `spec`, signed by the TSA, against `msg` and the root.
+        fn check(&self, spec: &TokenSpec) -> Result<(), TimestampError> {
+            verify(
+                &spec.encode(&self.pki.tsa),
+                DigestAlg::Sha256,
+                self.msg,
+                &[&self.pki.root],
+                None,
+            )
+            .map(|_| ())
+        }
+
+        /// The base token with signed attributes `attrs`.
+        fn with_attrs(&self, attrs: Vec<Vec<u8>>) -> TokenSpec {
+            TokenSpec {
+                attrs: Some(attrs),
+                ..self.base.clone()
+            }
+        }
+    }
+
     #[test]
     fn rust_built_tokens() {
         let msg = b"COSE signature bstr";
@@ -2211,7 +2061,7 @@ ess_cert_id_alg = {ess_alg}
         };
         let no_z = TokenSpec::new(&tst, DigestAlg::Sm3, &pki.cert).encode(&no_z_signer);
         let other_id = Signer {
-            key: crate::crypto::tests::sm2_key_with_distid(71, "ALICE123@YAHOO.COM"),
+            key: k::sm2_key_with_distid(71, "ALICE123@YAHOO.COM"),
             ..Signer::new(Suite::Sm2, 71)
         };
         let other_id = TokenSpec::new(&tst, DigestAlg::Sm3, &pki.cert).encode(&other_id);
@@ -2315,26 +2165,12 @@ ess_cert_id_alg = {ess_alg}
     #[cfg(feature = "ecdsa-p256")]
     #[test]
     fn rust_built_certificate_binding() {
-        let pki = rust_pki(Suite::EcdsaP256, 90);
-        let msg = b"m";
-        let tst = Tst::new(DigestAlg::Sha256, msg);
-        let base = TokenSpec::new(&tst, DigestAlg::Sha256, &pki.cert);
-        let check = |spec: &TokenSpec| {
-            verify(
-                &spec.encode(&pki.tsa),
-                DigestAlg::Sha256,
-                msg,
-                &[&pki.root],
-                None,
-            )
-            .map(|_| ())
-        };
+        let case = P256Case::new(90);
+        let (pki, msg, tst, base) = (&case.pki, case.msg, &case.tst, &case.base);
+        let check = |spec: &TokenSpec| case.check(spec);
         let info = cert::parse_certificate(&pki.cert).unwrap();
         let [ct, md, _] = <[Vec<u8>; 3]>::try_from(base.default_attrs()).unwrap();
-        let with_attrs = |attrs: Vec<Vec<u8>>| TokenSpec {
-            attrs: Some(attrs),
-            ..base.clone()
-        };
+        let with_attrs = |attrs: Vec<Vec<u8>>| case.with_attrs(attrs);
 
         // Another certificate with the same key, subject, issuer and serial
         // (so the sid still finds it) but other bytes: the hash is of the
@@ -2462,7 +2298,7 @@ ess_cert_id_alg = {ess_alg}
         let by_ski = TokenSpec {
             signer_version: 3,
             sid: tlv(0x80, &ski),
-            ..TokenSpec::new(&tst, DigestAlg::Sha256, &ski_cert)
+            ..TokenSpec::new(tst, DigestAlg::Sha256, &ski_cert)
         };
         assert_eq!(check(&by_ski), Ok(()));
         assert_eq!(
@@ -2499,26 +2335,12 @@ ess_cert_id_alg = {ess_alg}
     #[cfg(feature = "ecdsa-p256")]
     #[test]
     fn rust_built_structure_and_attributes() {
-        let pki = rust_pki(Suite::EcdsaP256, 100);
-        let msg = b"m";
-        let tst = Tst::new(DigestAlg::Sha256, msg);
-        let base = TokenSpec::new(&tst, DigestAlg::Sha256, &pki.cert);
-        let check = |spec: &TokenSpec| {
-            verify(
-                &spec.encode(&pki.tsa),
-                DigestAlg::Sha256,
-                msg,
-                &[&pki.root],
-                None,
-            )
-            .map(|_| ())
-        };
-        assert_eq!(check(&base), Ok(()));
+        let case = P256Case::new(100);
+        let (pki, msg, tst, base) = (&case.pki, case.msg, &case.tst, &case.base);
+        let check = |spec: &TokenSpec| case.check(spec);
+        assert_eq!(check(base), Ok(()));
         let [ct, md, ess] = <[Vec<u8>; 3]>::try_from(base.default_attrs()).unwrap();
-        let with_attrs = |attrs: Vec<Vec<u8>>| TokenSpec {
-            attrs: Some(attrs),
-            ..base.clone()
-        };
+        let with_attrs = |attrs: Vec<Vec<u8>>| case.with_attrs(attrs);
         let with_tst = |t: &Tst| TokenSpec {
             tst: t.encode(),
             ..base.clone()
@@ -2972,43 +2794,19 @@ ess_cert_id_alg = {ess_alg}
     #[test]
     fn verify_token_stack() {
         let name = "timestamp::tests::stack_probe_child";
-        let budget = if cfg!(debug_assertions) { 1024 } else { 320 } * 1024;
+        let budget = STACK_BUDGET;
         for suite in [Suite::EcdsaP256, Suite::Sm2, Suite::MlDsa87] {
             if !crate::crypto::suite_supported(suite) {
                 continue;
             }
             // The child reads the stack size and the suite from its environment.
-            let fits = |stack: usize| {
-                let exe = std::env::current_exe().unwrap();
-                std::process::Command::new(exe)
-                    .args([
-                        name,
-                        "--exact",
-                        "--ignored",
-                        "--nocapture",
-                        "--test-threads=1",
-                    ])
-                    .env("OTASEAL_STACK_PROBE", stack.to_string())
-                    .env("OTASEAL_STACK_SUITE", suite.name())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .unwrap()
-                    .success()
-            };
+            let fits =
+                |stack: usize| fits_in_stack(name, stack, &[("OTASEAL_STACK_SUITE", suite.name())]);
             assert!(
                 fits(budget),
                 "{suite:?}: verify_token overflowed {budget} bytes"
             );
-            let (mut lo, mut hi) = (8 * 1024, budget);
-            while hi - lo > 8 * 1024 {
-                let mid = (lo + hi) / 2 / 1024 * 1024;
-                if fits(mid) {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
-            }
+            let hi = stack_needed(budget, fits);
             std::eprintln!(
                 "verify_token ({}) needs at most {} KiB of stack",
                 suite.name(),
