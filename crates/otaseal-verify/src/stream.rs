@@ -37,6 +37,8 @@ enum Phase {
 struct CurrentPayload {
     hasher: PayloadHasher,
     expected: heapless::Vec<(otaseal_manifest::DigestAlg, DigestValue), 4>,
+    /// The payload's size, for the padding that follows it.
+    size: u64,
 }
 
 /// What a successful verification established.
@@ -445,6 +447,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         self.current = Some(CurrentPayload {
             hasher: PayloadHasher::new(families, size, self.chunk_log2),
             expected: expected_roots,
+            size,
         });
         self.phase = Phase::PayloadData(index);
         if size == 0 {
@@ -476,7 +479,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
 
     fn end_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         let current = self.current.take().ok_or(VerifyError::Truncated)?;
-        let size = current.hasher.remaining();
+        let payload_size = current.size;
         let roots = current.hasher.finish().ok_or(VerifyError::Truncated)?;
         for (alg, value) in &roots {
             let expected = current
@@ -491,16 +494,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
                 });
             }
         }
-        debug_assert_eq!(size, 0);
         self.payloads_matched = index.saturating_add(1);
-        let (start, end) = self.manifest_at;
-        let bytes = self
-            .buf
-            .get(start..end)
-            .ok_or(VerifyError::BufferTooSmall)?;
-        let manifest = Manifest::decode(bytes)?;
-        let payload_size = manifest.payloads.get(index).map(|p| p.size).unwrap_or(0);
-        drop(manifest);
         self.pad_left = padding_len(payload_size);
         self.phase = Phase::PayloadPadding(index);
         if self.pad_left == 0 {
