@@ -92,8 +92,11 @@ def main():
 
         sign_one = [otaseal, "sign", "--out", pkg_p256, *common, "--signer", signer("ecdsa-p256"), payload]
         sign_two = [otaseal, "sign", "--out", pkg_both, *common, "--signer", signer("ecdsa-p256"), "--signer", signer("sm2"), payload]
-        t_sign1, rss_sign1 = best(sign_one, args.runs)
-        t_sign2, rss_sign2 = best(sign_two, args.runs)
+        # Delete the previous output outside the timing: replacing a 1 GiB
+        # file makes the rename free its blocks, which is not signing work.
+        rm = lambda path: (lambda: os.path.exists(path) and os.remove(path))
+        t_sign1, rss_sign1 = best(sign_one, args.runs, before=rm(pkg_p256))
+        t_sign2, rss_sign2 = best(sign_two, args.runs, before=rm(pkg_both))
         subprocess.run(["cat", pkg_p256, pkg_both], stdout=subprocess.DEVNULL, check=True)
 
         v_sha = [otaseal, "verify", pkg_p256, "--trust", roots, "--require", "ecdsa-p256"]
