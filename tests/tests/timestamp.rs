@@ -2673,9 +2673,54 @@ fn emitted_timestamp_codes_are_documented() {
         "timestamp-cert-missing",
         "timestamp-content-type",
         "timestamp-unsupported-algorithm",
+        "timestamp-tsa-key-usage",
+        "timestamp-chain-malformed",
+        "timestamp-chain-bad-signature",
+        "timestamp-chain-unsupported-algorithm",
+        "timestamp-chain-invalid",
+        "timestamp-version",
+        "timestamp-signer-count",
+        "timestamp-policy",
+        "timestamp-critical-extension",
+        "verifier-failed",
     ]
     .into_iter()
     .filter(|code| !policy.contains(&format!("`{code}`")))
     .collect();
     assert!(missing.is_empty(), "not in spec/policy.md: {missing:?}");
+}
+
+/// A token is never ignored, not even on a signature the policy does not
+/// need: junk under label 270 of the (untrusted, not required) SM2
+/// signature rejects the package although `--require ecdsa-p256` is met.
+#[test]
+fn junk_token_on_a_signature_the_policy_does_not_need_still_rejects() {
+    let fixtures = fixtures_dir();
+    let dir = test_dir("ts-junk-unneeded");
+    let pkg = dir.join("junk.ota");
+    with_token(
+        &fixtures.join("golden/p256-sm2.ota"),
+        &pkg,
+        1,
+        Some(b"not a timestamp token".to_vec()),
+    );
+    let only_p256_root = fixtures.join("pki/ecdsa-p256/root.cert.pem");
+    let args = |p: &Path| {
+        vec![
+            "verify".to_string(),
+            s(p).to_string(),
+            "--trust".into(),
+            s(&only_p256_root).to_string(),
+            "--require".into(),
+            "ecdsa-p256".into(),
+            "--at".into(),
+            "2027-06-01T00:00:00Z".into(),
+            "--json".into(),
+        ]
+    };
+    // Control: the untouched package passes this QA-desk policy.
+    otaseal(args(&fixtures.join("golden/p256-sm2.ota"))).expect_code(0);
+    let run = otaseal(args(&pkg));
+    let j = rejected(&run, "timestamp-malformed");
+    assert_eq!(j["signatures"][1]["status"], "invalid", "{}", run.stdout);
 }

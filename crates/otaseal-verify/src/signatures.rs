@@ -209,6 +209,14 @@ fn check_signature(
         checked_at: time,
         time_source: TimeSource::None,
     };
+    // A token that is present is never ignored: even where this signature
+    // cannot be checked (unknown or uncompiled suite, untrusted raw key), a
+    // token that does not parse rejects the package.
+    if let Some(Err(reason)) = sig.timestamp.map(timestamp::parse_token) {
+        report.status = SignatureStatus::Invalid;
+        report.reason = Some(VerifyError::Timestamp { index, reason });
+        return Ok(report);
+    }
     let Some(suite) = report.suite else {
         return Ok(report);
     };

@@ -850,8 +850,11 @@ fn check_ess(
     let hash = if !v2 {
         HashId::Sha1
     } else if first.peek_tag() == Some(Tag::Sequence) {
-        hash_id(first.expect(Tag::Sequence).map_err(malformed)?)
-            .ok_or(TimestampError::UnsupportedAlgorithm)?
+        // ESSCertIDv2 exists to leave SHA-1 behind (RFC 5035): refuse it there.
+        match hash_id(first.expect(Tag::Sequence).map_err(malformed)?) {
+            Some(HashId::Sha1) | None => return Err(TimestampError::UnsupportedAlgorithm),
+            Some(id) => id,
+        }
     } else {
         HashId::Family(DigestAlg::Sha256)
     };
