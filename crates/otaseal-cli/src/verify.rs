@@ -1,13 +1,12 @@
 //! `otaseal verify`.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
 use otaseal_manifest::{DigestAlg, DigestSet, Envelope, Manifest, SuiteSet};
 use otaseal_sign::keys::public_key_from_pem;
-use otaseal_sign::package::{Progress, unix_now};
+use otaseal_sign::package::{Progress, read_full, unix_now};
 use otaseal_sign::pki;
 use otaseal_verify::digest::ThreadedDigester;
 use otaseal_verify::{
@@ -176,20 +175,6 @@ pub fn run(a: VerifyArgs) -> CliResult {
     };
     let outcome = verify_file(&a, policy, trust)?;
     report(&a, time, outcome)
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Certificates from PEM files, in order.

@@ -330,8 +330,9 @@ pub struct PackageSummary {
     pub payloads: Vec<HashedPayload>,
 }
 
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the file ends (short reads are retried, so
+/// callers see whole blocks).
+pub fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
