@@ -31,7 +31,7 @@ fn s(p: &Path) -> String {
 }
 
 fn step(title: &str, words: Vec<String>) -> CliResult {
-    println!("\n$ otaseal {}", words.join(" "));
+    out!("\n$ otaseal {}", words.join(" "));
     let _ = title;
     run_words(words)
 }
@@ -51,7 +51,7 @@ pub fn run(a: DemoArgs) -> CliResult {
         )));
     }
     fs::create_dir_all(&dir)?;
-    println!("otaseal demo in {}", dir.display());
+    out!("otaseal demo in {}", dir.display());
 
     let payloads = match a.samples {
         Some(p) => sample_files(&p)?,
@@ -101,7 +101,7 @@ pub fn run(a: DemoArgs) -> CliResult {
         )
         .map_err(|e| CliError(e.to_string()))?;
         let url = server.url("http");
-        println!("\n# {suite} time-stamp authority listening on {url}");
+        out!("\n# {suite} time-stamp authority listening on {url}");
         tsa_url.insert(suite, url);
         servers.push(server);
     }
@@ -195,7 +195,7 @@ pub fn run(a: DemoArgs) -> CliResult {
     for server in servers {
         server.shutdown();
     }
-    println!(
+    out!(
         "\ndemo done: the package verified (now and two years later), and the tampered copy was {} (exit {rejected}).",
         if rejected == 1 {
             "rejected"

@@ -189,7 +189,7 @@ pub fn run(a: InspectArgs) -> CliResult {
     };
     let size = std::fs::metadata(&a.package).map(|m| m.len()).unwrap_or(0);
     if a.json {
-        println!(
+        out!(
             "{}",
             json!({
                 "package": a.package,
@@ -203,25 +203,26 @@ pub fn run(a: InspectArgs) -> CliResult {
         );
         return Ok(0);
     }
-    println!(
+    out!(
         "{} ({}, NOT verified: use `otaseal verify`)",
         a.package.display(),
         human_size(size)
     );
-    println!("  product          {}", manifest.product);
-    println!(
+    out!("  product          {}", manifest.product);
+    out!(
         "  version          {} (security version {})",
-        manifest.version, manifest.security_version
+        manifest.version,
+        manifest.security_version
     );
-    println!("  hardware         {}", manifest.hw_compat.join(", "));
-    println!("  created          {}", format_time(manifest.created));
+    out!("  hardware         {}", manifest.hw_compat.join(", "));
+    out!("  created          {}", format_time(manifest.created));
     if let Some(x) = manifest.expires {
-        println!("  expires          {}", format_time(x));
+        out!("  expires          {}", format_time(x));
     }
-    println!("  chunk size       {}", human_size(manifest.chunk_size()));
+    out!("  chunk size       {}", human_size(manifest.chunk_size()));
     for s in &envelope.signatures {
         let chain: Vec<&[u8]> = s.x5chain.iter().copied().collect();
-        println!(
+        out!(
             "  signature        {:<13} {}  kid {}  {}",
             suite_name(s.alg),
             signer_name(&chain, s.kid),
@@ -233,7 +234,7 @@ pub fn run(a: InspectArgs) -> CliResult {
             }
         );
         if let Some(info) = chain.first().and_then(|c| cert::parse_certificate(c).ok()) {
-            println!(
+            out!(
                 "                   valid {} .. {}",
                 format_time(info.not_before),
                 format_time(info.not_after)
@@ -241,7 +242,7 @@ pub fn run(a: InspectArgs) -> CliResult {
         }
         if let Some(t) = s.timestamp {
             let t = token_json(t);
-            println!(
+            out!(
                 "                   timestamp {} by {}, policy {}, serial {}",
                 t["gen_time"].as_str().unwrap_or("?"),
                 t["tsa"].as_str().unwrap_or("?"),
@@ -251,7 +252,7 @@ pub fn run(a: InspectArgs) -> CliResult {
         }
     }
     for p in &manifest.payloads {
-        println!(
+        out!(
             "  payload          {} ({}, {}){}",
             p.name,
             p.kind.name(),
@@ -259,7 +260,7 @@ pub fn run(a: InspectArgs) -> CliResult {
             p.target.map(|t| format!(" -> {t}")).unwrap_or_default()
         );
         for d in &p.digests {
-            println!("                   {:<8} {}", d.alg.name(), hex(d.root));
+            out!("                   {:<8} {}", d.alg.name(), hex(d.root));
         }
     }
     Ok(0)
@@ -267,7 +268,7 @@ pub fn run(a: InspectArgs) -> CliResult {
 
 fn malformed(a: &InspectArgs, why: &str) -> CliResult {
     if a.json {
-        println!("{}", json!({"package": a.package, "error": why}));
+        out!("{}", json!({"package": a.package, "error": why}));
     } else {
         eprintln!(
             "otaseal: {}: not a readable otaseal package: {why}",

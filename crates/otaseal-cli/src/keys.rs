@@ -69,18 +69,18 @@ pub fn keygen(a: KeygenArgs) -> CliResult {
     }
     let kid = hex(&key.key_id());
     if a.json {
-        println!(
+        out!(
             "{}",
             json!({"alg": a.alg.name(), "private_key": a.out, "public_key": public, "kid": kid})
         );
     } else {
-        println!(
+        out!(
             "{} key written to {} (mode 0600)",
             a.alg.name(),
             a.out.display()
         );
-        println!("public key written to {}", public.display());
-        println!("key id (SHA-256 of SubjectPublicKeyInfo): {kid}");
+        out!("public key written to {}", public.display());
+        out!("key id (SHA-256 of SubjectPublicKeyInfo): {kid}");
     }
     Ok(0)
 }
@@ -125,25 +125,25 @@ pub fn pki_init(a: PkiInitArgs) -> CliResult {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             json!({"dir": pki.dir, "roots": pki.roots_pem, "tsa_roots": pki.tsa_roots_pem, "suites": list})
         );
     } else {
-        println!(
+        out!(
             "development PKI written to {} (THROWAWAY keys: never ship them)",
             pki.dir.display()
         );
         for s in &pki.suites {
-            println!(
+            out!(
                 "  {:<13} --signer key={},cert={}",
                 s.suite.name(),
                 s.signer_key.display(),
                 s.signer_chain.display()
             );
         }
-        println!("  trust roots:  --trust {}", pki.roots_pem.display());
-        println!("  TSA roots:    {}", pki.tsa_roots_pem.display());
+        out!("  trust roots:  --trust {}", pki.roots_pem.display());
+        out!("  TSA roots:    {}", pki.tsa_roots_pem.display());
     }
     Ok(0)
 }

@@ -2,6 +2,19 @@
 //!
 //! Exit codes: 0 accepted (or success), 1 rejected, 2 usage or I/O error.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`otaseal inspect pkg | head`), as Unix tools do, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+        }
+    }};
+}
+
 mod demo;
 mod inspect;
 mod keys;

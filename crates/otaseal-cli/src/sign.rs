@@ -200,7 +200,7 @@ pub fn run(a: SignArgs) -> CliResult {
             .iter()
             .map(|l| json!({"suite": l.key.suite().name(), "kid": hex(&l.key.key_id()), "certificates": l.chain.len(), "timestamped": !l.tsa.is_empty() || !a.tsa.is_empty()}))
             .collect();
-        println!(
+        out!(
             "{}",
             json!({
                 "package": summary.path,
@@ -213,14 +213,14 @@ pub fn run(a: SignArgs) -> CliResult {
             })
         );
     } else {
-        println!(
+        out!(
             "signed {} ({}, envelope {} bytes)",
             summary.path.display(),
             human_size(summary.size),
             summary.envelope_size
         );
         for l in &loaded {
-            println!(
+            out!(
                 "  signature {:<13} kid {}{}",
                 l.key.suite().name(),
                 &hex(&l.key.key_id())[..16],
@@ -233,7 +233,7 @@ pub fn run(a: SignArgs) -> CliResult {
             );
         }
         for p in &summary.payloads {
-            println!(
+            out!(
                 "  payload {} ({}, {})",
                 p.input.name,
                 p.kind.name(),

@@ -155,7 +155,7 @@ pub fn serve(a: ServeArgs) -> CliResult {
     )
     .map_err(|e| CliError(e.to_string()))?;
     // One line on stdout that scripts can read, then serve until killed.
-    println!("otaseal TSA listening on {}", server.url(scheme));
+    out!("otaseal TSA listening on {}", server.url(scheme));
     eprintln!("serial store {}; policy {}", store.display(), a.policy);
     server.wait();
     Ok(0)
@@ -241,12 +241,12 @@ pub fn timestamp(a: TimestampArgs) -> CliResult {
     let new_envelope = encode_envelope(envelope.manifest, &parts);
     let size = package::replace_envelope(&a.package, &new_envelope, &out)?;
     if a.json {
-        println!(
+        out!(
             "{}",
             json!({"package": out, "size": size, "timestamped": added, "time": format_time(otaseal_sign::package::unix_now())})
         );
     } else {
-        println!(
+        out!(
             "{}: timestamped {} signature(s){}",
             out.display(),
             added.len(),

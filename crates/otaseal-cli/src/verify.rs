@@ -361,7 +361,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
         .unwrap_or_default();
 
     if a.json {
-        println!(
+        out!(
             "{}",
             json!({
                 "package": a.package,
@@ -378,12 +378,12 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
         );
     } else {
         if accepted {
-            println!("ACCEPTED {}", a.package.display());
+            out!("ACCEPTED {}", a.package.display());
         } else {
-            println!("REJECTED {}: {reason} [{code}]", a.package.display());
+            out!("REJECTED {}: {reason} [{code}]", a.package.display());
         }
         if let Some(m) = &manifest {
-            println!(
+            out!(
                 "  {} {} (security version {}), created {}{}",
                 m.product,
                 m.version,
@@ -395,7 +395,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
             );
         }
         for s in &signatures {
-            println!(
+            out!(
                 "  signature {:<13} {:<11} {}{}",
                 s["suite"].as_str().unwrap_or(""),
                 s["status"].as_str().unwrap_or(""),
@@ -406,7 +406,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                     .unwrap_or_default()
             );
             if let Some(t) = s["timestamp"].as_object() {
-                println!(
+                out!(
                     "            timestamp {} by {} ({}), serial {}",
                     t["gen_time"].as_str().unwrap_or("?"),
                     t["tsa"].as_str().unwrap_or("?"),
@@ -415,7 +415,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 );
             }
             if let (Some(at), Some(src)) = (s["checked_at"].as_str(), s["time_source"].as_str()) {
-                println!("            certificates checked at {at} ({src})");
+                out!("            certificates checked at {at} ({src})");
             }
         }
         for p in &payloads {
@@ -424,7 +424,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
             } else {
                 format!(" ({})", checked.join("+"))
             };
-            println!(
+            out!(
                 "  payload   {:<24} {:<7} {:>12} bytes  {}{families}",
                 p["name"].as_str().unwrap_or(""),
                 p["kind"].as_str().unwrap_or(""),
@@ -432,7 +432,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 p["status"].as_str().unwrap_or(""),
             );
         }
-        println!(
+        out!(
             "  checked at {} ({})",
             format_time(time),
             if a.at.is_some() {
