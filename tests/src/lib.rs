@@ -737,3 +737,20 @@ pub fn http_post_query(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
     }
     (status, body)
 }
+
+/// A path as `&str`, for command arguments (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Returns early, with a note, from a test that needs the `openssl` command
+/// when it is missing (CI installs it).
+#[macro_export]
+macro_rules! require_openssl {
+    () => {
+        if !$crate::have_openssl() {
+            eprintln!("note: openssl not found; skipping");
+            return;
+        }
+    };
+}

@@ -17,10 +17,6 @@ fn created_text() -> String {
     rfc3339(*CREATED.get_or_init(|| (unix_now() - 60) / 60 * 60))
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
 struct Fixture {
     dir: PathBuf,
     pki: PathBuf,

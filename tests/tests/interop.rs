@@ -22,19 +22,6 @@ use otaseal_verify::digest::{SerialDigester, hash, payload_roots};
 
 const DISTID: &str = "distid:1234567812345678";
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-macro_rules! require_openssl {
-    () => {
-        if !have_openssl() {
-            eprintln!("note: openssl not found; skipping");
-            return;
-        }
-    };
-}
-
 /// Key algorithms OpenSSL makes keys and certificates for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Alg {

@@ -93,10 +93,6 @@ fn fx() -> &'static Fixture {
     })
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
 fn signer_arg(pki: &Path, suite: &str) -> String {
     format!(
         "key={},cert={}",
@@ -835,7 +831,7 @@ fn unknown_protected_header_label() {
 #[test]
 fn wrong_root() {
     // policy.md 6: `chain-untrusted` = no path to a trusted root. The other
-    // PKI's roots.pem is a different root with the same subject name.
+    // PKI's roots.pem holds unrelated roots (pki init names CAs by key id).
     let other_roots = fx().other_pki.join("roots.pem");
     let run = otaseal([
         "verify",

@@ -41,19 +41,6 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 const DAY: u64 = 86_400;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-macro_rules! require_openssl {
-    () => {
-        if !have_openssl() {
-            eprintln!("note: openssl not found; skipping");
-            return;
-        }
-    };
-}
-
 /// Runs `otaseal` with proxies disabled (every TSA here is on 127.0.0.1).
 fn ots<I, S>(args: I) -> Run
 where
