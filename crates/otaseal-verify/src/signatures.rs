@@ -227,9 +227,9 @@ fn check_signature(
     };
 
     // The signer's key: the certificate's, or a trusted raw key by key id.
-    let (spki, leaf) = match sig.x5chain.first() {
+    let (spki, leaf, lifetime_signing) = match sig.x5chain.first() {
         Some(leaf) => match crate::cert::parse_certificate(leaf) {
-            Ok(info) => (info.spki, Some(*leaf)),
+            Ok(info) => (info.spki, Some(*leaf), info.has_lifetime_signing_eku),
             Err(_) => {
                 return set(
                     &mut report,
@@ -243,7 +243,7 @@ fn check_signature(
             .iter()
             .find(|k| hash(DigestAlg::Sha256, k).as_bytes() == sig.kid)
         {
-            Some(key) => (*key, None),
+            Some(key) => (*key, None, false),
             None => {
                 return set(
                     &mut report,
@@ -312,9 +312,6 @@ fn check_signature(
                     );
                 }
                 report.timestamp = Some(info.gen_time);
-                let lifetime_signing = leaf
-                    .and_then(|l| crate::cert::parse_certificate(l).ok())
-                    .is_some_and(|c| c.has_lifetime_signing_eku);
                 if !lifetime_signing {
                     time = info.gen_time;
                     source = TimeSource::Timestamp;
