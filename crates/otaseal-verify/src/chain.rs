@@ -14,6 +14,9 @@
 //! intermediates as well), and checks the leaf itself with [`crate::cert`]:
 //! the leaf must name id-kp-codeSigning, and a keyUsage extension, when
 //! present, must allow digitalSignature.
+//!
+//! Compiled with the `x509` feature.
+#![cfg(feature = "x509")]
 
 use core::fmt;
 
@@ -27,68 +30,7 @@ use crate::cert::{self, CertInfo, OID_KP_CODE_SIGNING};
 #[allow(unused_imports)] // which helpers are used depends on the features
 use crate::crypto::{self, CryptoError, Hash};
 
-/// Why a certificate path was not accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChainError {
-    /// A certificate of the path is not well-formed DER X.509 v3.
-    Malformed,
-    /// No path leads from the leaf to a trusted anchor (or the only anchor
-    /// reached is distrusted).
-    UnknownIssuer,
-    /// A certificate of the path expired before the validation time.
-    Expired,
-    /// A certificate of the path is not valid yet at the validation time.
-    NotYetValid,
-    /// The leaf lacks id-kp-codeSigning, or a certificate on the path has an
-    /// extended key usage extension that excludes it.
-    WrongEku,
-    /// The leaf's keyUsage extension is present without digitalSignature.
-    MissingKeyUsage,
-    /// A certificate's signature does not verify under its issuer's key.
-    BadSignature,
-    /// A signature or public key algorithm of the path is not compiled in.
-    UnsupportedAlgorithm,
-    /// Any other path failure (basic constraints, path length, name
-    /// constraints, unsupported critical extension, search budget, ...).
-    Other,
-}
-
-impl ChainError {
-    /// A stable, machine-readable code for reports and logs.
-    pub const fn code(&self) -> &'static str {
-        match self {
-            ChainError::Malformed => "chain-malformed",
-            ChainError::UnknownIssuer => "chain-untrusted",
-            ChainError::Expired => "cert-expired",
-            ChainError::NotYetValid => "cert-not-yet-valid",
-            ChainError::WrongEku => "cert-eku",
-            ChainError::MissingKeyUsage => "cert-key-usage",
-            ChainError::BadSignature => "chain-bad-signature",
-            ChainError::UnsupportedAlgorithm => "chain-unsupported-algorithm",
-            ChainError::Other => "chain-invalid",
-        }
-    }
-}
-
-impl fmt::Display for ChainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChainError::Malformed => "a certificate in the chain is malformed",
-            ChainError::UnknownIssuer => "the certificate chain does not lead to a trusted root",
-            ChainError::Expired => "a certificate in the chain has expired",
-            ChainError::NotYetValid => "a certificate in the chain is not valid yet",
-            ChainError::WrongEku => "the signing certificate is not authorised for code signing",
-            ChainError::MissingKeyUsage => {
-                "the signing certificate's key usage does not allow digital signatures"
-            }
-            ChainError::BadSignature => "a certificate signature in the chain does not verify",
-            ChainError::UnsupportedAlgorithm => {
-                "the chain uses a signature algorithm this build does not support"
-            }
-            ChainError::Other => "the certificate chain is invalid",
-        })
-    }
-}
+pub use crate::error::ChainError;
 
 /// Maps webpki's error to ours. webpki reports the most specific error over
 /// all the candidate paths it tried.
@@ -301,15 +243,15 @@ impl RustCryptoAlgorithm {
                 message,
                 signature,
             ),
-            #[cfg(feature = "ml-dsa")]
+            #[cfg(feature = "ml-dsa-44")]
             Kind::MlDsa44 => {
                 crypto::ml_dsa_verify::<ml_dsa::MlDsa44>(public_key, message, signature)
             }
-            #[cfg(feature = "ml-dsa")]
+            #[cfg(feature = "ml-dsa-65")]
             Kind::MlDsa65 => {
                 crypto::ml_dsa_verify::<ml_dsa::MlDsa65>(public_key, message, signature)
             }
-            #[cfg(feature = "ml-dsa")]
+            #[cfg(feature = "ml-dsa-87")]
             Kind::MlDsa87 => {
                 crypto::ml_dsa_verify::<ml_dsa::MlDsa87>(public_key, message, signature)
             }
@@ -360,9 +302,9 @@ const RSA_PKCS1_SHA512_ABSENT_ALG_ID: &[u8] = &[
 ];
 
 macro_rules! algorithm {
-    ($(#[$doc:meta])* $name:ident, $feature:literal, $kind:expr, $pk:expr, $sig:expr) => {
+    ($(#[$doc:meta])* $name:ident, [$($cfg:tt)*], $kind:expr, $pk:expr, $sig:expr) => {
         $(#[$doc])*
-        #[cfg(feature = $feature)]
+        #[cfg($($cfg)*)]
         pub static $name: &dyn SignatureVerificationAlgorithm = &RustCryptoAlgorithm {
             name: stringify!($name),
             kind: $kind,
@@ -374,103 +316,103 @@ macro_rules! algorithm {
 
 algorithm!(
     /// ECDSA on P-256 with SHA-256.
-    ECDSA_P256_SHA256, "ecdsa-p256", Kind::EcdsaP256(Hash::Sha256),
+    ECDSA_P256_SHA256, [feature = "ecdsa-p256"], Kind::EcdsaP256(Hash::Sha256),
     alg_id::ECDSA_P256, alg_id::ECDSA_SHA256
 );
 algorithm!(
     /// ECDSA on P-256 with SHA-384.
-    ECDSA_P256_SHA384, "ecdsa-p256", Kind::EcdsaP256(Hash::Sha384),
+    ECDSA_P256_SHA384, [all(feature = "ecdsa-p256", feature = "sha384")], Kind::EcdsaP256(Hash::Sha384),
     alg_id::ECDSA_P256, alg_id::ECDSA_SHA384
 );
 algorithm!(
     /// ECDSA on P-384 with SHA-256.
-    ECDSA_P384_SHA256, "ecdsa-p384", Kind::EcdsaP384(Hash::Sha256),
+    ECDSA_P384_SHA256, [feature = "ecdsa-p384"], Kind::EcdsaP384(Hash::Sha256),
     alg_id::ECDSA_P384, alg_id::ECDSA_SHA256
 );
 algorithm!(
     /// ECDSA on P-384 with SHA-384.
-    ECDSA_P384_SHA384, "ecdsa-p384", Kind::EcdsaP384(Hash::Sha384),
+    ECDSA_P384_SHA384, [feature = "ecdsa-p384"], Kind::EcdsaP384(Hash::Sha384),
     alg_id::ECDSA_P384, alg_id::ECDSA_SHA384
 );
 algorithm!(
     /// Ed25519 (RFC 8410).
-    ED25519, "ed25519", Kind::Ed25519, alg_id::ED25519, alg_id::ED25519
+    ED25519, [feature = "ed25519"], Kind::Ed25519, alg_id::ED25519, alg_id::ED25519
 );
 algorithm!(
     /// SM2 with SM3, default distinguishing id, parameters absent (GM/T 0015).
-    SM2_SM3, "sm2", Kind::Sm2,
+    SM2_SM3, [feature = "sm2"], Kind::Sm2,
     AlgorithmIdentifier::from_slice(SM2_PUBLIC_KEY_ALG_ID),
     AlgorithmIdentifier::from_slice(SM2_SM3_ALG_ID)
 );
 algorithm!(
     /// SM2 with SM3, default distinguishing id, NULL parameters (as some CAs encode it).
-    SM2_SM3_NULL_PARAMS, "sm2", Kind::Sm2,
+    SM2_SM3_NULL_PARAMS, [feature = "sm2"], Kind::Sm2,
     AlgorithmIdentifier::from_slice(SM2_PUBLIC_KEY_ALG_ID),
     AlgorithmIdentifier::from_slice(SM2_SM3_NULL_ALG_ID)
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-256, 2048 to 8192-bit keys.
-    RSA_PKCS1_2048_8192_SHA256, "rsa-pss", Kind::RsaPkcs1(Hash::Sha256),
+    RSA_PKCS1_2048_8192_SHA256, [feature = "rsa-pss"], Kind::RsaPkcs1(Hash::Sha256),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PKCS1_SHA256
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-384, 2048 to 8192-bit keys.
-    RSA_PKCS1_2048_8192_SHA384, "rsa-pss", Kind::RsaPkcs1(Hash::Sha384),
+    RSA_PKCS1_2048_8192_SHA384, [all(feature = "rsa-pss", feature = "sha384")], Kind::RsaPkcs1(Hash::Sha384),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PKCS1_SHA384
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-512, 2048 to 8192-bit keys.
-    RSA_PKCS1_2048_8192_SHA512, "rsa-pss", Kind::RsaPkcs1(Hash::Sha512),
+    RSA_PKCS1_2048_8192_SHA512, [all(feature = "rsa-pss", feature = "sha512")], Kind::RsaPkcs1(Hash::Sha512),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PKCS1_SHA512
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-256, parameters absent instead of NULL.
-    RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS, "rsa-pss", Kind::RsaPkcs1(Hash::Sha256),
+    RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS, [feature = "rsa-pss"], Kind::RsaPkcs1(Hash::Sha256),
     alg_id::RSA_ENCRYPTION, AlgorithmIdentifier::from_slice(RSA_PKCS1_SHA256_ABSENT_ALG_ID)
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-384, parameters absent instead of NULL.
-    RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS, "rsa-pss", Kind::RsaPkcs1(Hash::Sha384),
+    RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS, [all(feature = "rsa-pss", feature = "sha384")], Kind::RsaPkcs1(Hash::Sha384),
     alg_id::RSA_ENCRYPTION, AlgorithmIdentifier::from_slice(RSA_PKCS1_SHA384_ABSENT_ALG_ID)
 );
 algorithm!(
     /// RSA PKCS#1 v1.5 with SHA-512, parameters absent instead of NULL.
-    RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS, "rsa-pss", Kind::RsaPkcs1(Hash::Sha512),
+    RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS, [all(feature = "rsa-pss", feature = "sha512")], Kind::RsaPkcs1(Hash::Sha512),
     alg_id::RSA_ENCRYPTION, AlgorithmIdentifier::from_slice(RSA_PKCS1_SHA512_ABSENT_ALG_ID)
 );
 algorithm!(
     /// RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32, rsaEncryption key.
-    RSA_PSS_2048_8192_SHA256_LEGACY_KEY, "rsa-pss", Kind::RsaPss(Hash::Sha256),
+    RSA_PSS_2048_8192_SHA256_LEGACY_KEY, [feature = "rsa-pss"], Kind::RsaPss(Hash::Sha256),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PSS_SHA256
 );
 algorithm!(
     /// RSASSA-PSS with SHA-384, MGF1-SHA-384, salt 48, rsaEncryption key.
-    RSA_PSS_2048_8192_SHA384_LEGACY_KEY, "rsa-pss", Kind::RsaPss(Hash::Sha384),
+    RSA_PSS_2048_8192_SHA384_LEGACY_KEY, [all(feature = "rsa-pss", feature = "sha384")], Kind::RsaPss(Hash::Sha384),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PSS_SHA384
 );
 algorithm!(
     /// RSASSA-PSS with SHA-512, MGF1-SHA-512, salt 64, rsaEncryption key.
-    RSA_PSS_2048_8192_SHA512_LEGACY_KEY, "rsa-pss", Kind::RsaPss(Hash::Sha512),
+    RSA_PSS_2048_8192_SHA512_LEGACY_KEY, [all(feature = "rsa-pss", feature = "sha512")], Kind::RsaPss(Hash::Sha512),
     alg_id::RSA_ENCRYPTION, alg_id::RSA_PSS_SHA512
 );
 algorithm!(
     /// ML-DSA-44 (RFC 9881), pure, empty context.
-    ML_DSA_44, "ml-dsa", Kind::MlDsa44, alg_id::ML_DSA_44, alg_id::ML_DSA_44
+    ML_DSA_44, [feature = "ml-dsa-44"], Kind::MlDsa44, alg_id::ML_DSA_44, alg_id::ML_DSA_44
 );
 algorithm!(
     /// ML-DSA-65 (RFC 9881), pure, empty context.
-    ML_DSA_65, "ml-dsa", Kind::MlDsa65, alg_id::ML_DSA_65, alg_id::ML_DSA_65
+    ML_DSA_65, [feature = "ml-dsa-65"], Kind::MlDsa65, alg_id::ML_DSA_65, alg_id::ML_DSA_65
 );
 algorithm!(
     /// ML-DSA-87 (RFC 9881), pure, empty context.
-    ML_DSA_87, "ml-dsa", Kind::MlDsa87, alg_id::ML_DSA_87, alg_id::ML_DSA_87
+    ML_DSA_87, [feature = "ml-dsa-87"], Kind::MlDsa87, alg_id::ML_DSA_87, alg_id::ML_DSA_87
 );
 
 /// Every certificate signature algorithm compiled into this build.
 pub static ALL_CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
     #[cfg(feature = "ecdsa-p256")]
     ECDSA_P256_SHA256,
-    #[cfg(feature = "ecdsa-p256")]
+    #[cfg(all(feature = "ecdsa-p256", feature = "sha384"))]
     ECDSA_P256_SHA384,
     #[cfg(feature = "ecdsa-p384")]
     ECDSA_P384_SHA256,
@@ -484,27 +426,27 @@ pub static ALL_CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
     SM2_SM3_NULL_PARAMS,
     #[cfg(feature = "rsa-pss")]
     RSA_PKCS1_2048_8192_SHA256,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha384"))]
     RSA_PKCS1_2048_8192_SHA384,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha512"))]
     RSA_PKCS1_2048_8192_SHA512,
     #[cfg(feature = "rsa-pss")]
     RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha384"))]
     RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha512"))]
     RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
     #[cfg(feature = "rsa-pss")]
     RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha384"))]
     RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
-    #[cfg(feature = "rsa-pss")]
+    #[cfg(all(feature = "rsa-pss", feature = "sha512"))]
     RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
-    #[cfg(feature = "ml-dsa")]
+    #[cfg(feature = "ml-dsa-44")]
     ML_DSA_44,
-    #[cfg(feature = "ml-dsa")]
+    #[cfg(feature = "ml-dsa-65")]
     ML_DSA_65,
-    #[cfg(feature = "ml-dsa")]
+    #[cfg(feature = "ml-dsa-87")]
     ML_DSA_87,
 ];
 
@@ -908,10 +850,10 @@ extendedKeyUsage = codeSigning
         tlv(0x30, &cat(&[&tbs, &alg, &tlv(0x03, &bits)]))
     }
 
-    const KU_CA: &[u8] = &[0x01, 0x06]; // keyCertSign, cRLSign
+    pub(crate) const KU_CA: &[u8] = &[0x01, 0x06]; // keyCertSign, cRLSign
     const KU_SIGN: &[u8] = &[0x07, 0x80]; // digitalSignature
 
-    fn root_and_leaf(
+    pub(crate) fn root_and_leaf(
         root_key: &TestKey,
         root_sig_alg: &[u8],
         der_sig: bool,

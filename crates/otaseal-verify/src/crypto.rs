@@ -65,6 +65,10 @@ pub enum CryptoError {
     MalformedSignature,
     /// The signature is well-formed but does not verify.
     BadSignature,
+    /// An ECDSA signature whose S is above n/2: it may verify, but otaseal's
+    /// format has exactly one encoding per signature, so a third party
+    /// cannot turn a package into a byte-different one that also verifies.
+    HighS,
 }
 
 impl fmt::Display for CryptoError {
@@ -75,7 +79,34 @@ impl fmt::Display for CryptoError {
             CryptoError::MalformedKey => "public key is malformed",
             CryptoError::MalformedSignature => "signature is malformed",
             CryptoError::BadSignature => "signature does not verify",
+            CryptoError::HighS => "ECDSA signature is not in low-S form",
         })
+    }
+}
+
+/// Test-only accounting of the signature verifications actually run, so
+/// tests can prove that an untrusted signer costs no cryptography.
+#[cfg(test)]
+pub(crate) mod work {
+    extern crate std;
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static ALL: Cell<usize> = const { Cell::new(0) };
+        static ML_DSA: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Called by every verifier below.
+    pub(crate) fn record(ml_dsa: bool) {
+        ALL.with(|c| c.set(c.get() + 1));
+        if ml_dsa {
+            ML_DSA.with(|c| c.set(c.get() + 1));
+        }
+    }
+
+    /// `(all, ml_dsa)` verifications on this thread since the last call.
+    pub(crate) fn take() -> (usize, usize) {
+        (ALL.with(|c| c.replace(0)), ML_DSA.with(|c| c.replace(0)))
     }
 }
 
@@ -87,7 +118,9 @@ pub const fn suite_supported(suite: Suite) -> bool {
         Suite::Ed25519 => cfg!(feature = "ed25519"),
         Suite::RsaPss3072 => cfg!(feature = "rsa-pss"),
         Suite::Sm2 => cfg!(feature = "sm2"),
-        Suite::MlDsa44 | Suite::MlDsa65 | Suite::MlDsa87 => cfg!(feature = "ml-dsa"),
+        Suite::MlDsa44 => cfg!(feature = "ml-dsa-44"),
+        Suite::MlDsa65 => cfg!(feature = "ml-dsa-65"),
+        Suite::MlDsa87 => cfg!(feature = "ml-dsa-87"),
     }
 }
 
@@ -234,9 +267,15 @@ pub fn verify_signature(
     #[allow(unreachable_patterns)] // arms for features that are off fold into `_`
     match suite {
         #[cfg(feature = "ecdsa-p256")]
-        Suite::EcdsaP256 => p256_verify(spki.key, message, signature, Hash::Sha256),
+        Suite::EcdsaP256 => {
+            p256_low_s(signature)?;
+            p256_verify(spki.key, message, signature, Hash::Sha256)
+        }
         #[cfg(feature = "ecdsa-p384")]
-        Suite::EcdsaP384 => p384_verify(spki.key, message, signature, Hash::Sha384),
+        Suite::EcdsaP384 => {
+            p384_low_s(signature)?;
+            p384_verify(spki.key, message, signature, Hash::Sha384)
+        }
         #[cfg(feature = "ed25519")]
         Suite::Ed25519 => ed25519_verify(spki.key, message, signature),
         #[cfg(feature = "rsa-pss")]
@@ -249,11 +288,11 @@ pub fn verify_signature(
         ),
         #[cfg(feature = "sm2")]
         Suite::Sm2 => sm2_verify(spki.key, message, signature),
-        #[cfg(feature = "ml-dsa")]
+        #[cfg(feature = "ml-dsa-44")]
         Suite::MlDsa44 => ml_dsa_verify::<ml_dsa::MlDsa44>(spki.key, message, signature),
-        #[cfg(feature = "ml-dsa")]
+        #[cfg(feature = "ml-dsa-65")]
         Suite::MlDsa65 => ml_dsa_verify::<ml_dsa::MlDsa65>(spki.key, message, signature),
-        #[cfg(feature = "ml-dsa")]
+        #[cfg(feature = "ml-dsa-87")]
         Suite::MlDsa87 => ml_dsa_verify::<ml_dsa::MlDsa87>(spki.key, message, signature),
         _ => {
             // Only reachable in builds without the suite (checked above).
@@ -271,8 +310,10 @@ pub(crate) enum Hash {
     /// SHA-256
     Sha256,
     /// SHA-384
+    #[cfg(feature = "sha384")]
     Sha384,
     /// SHA-512
+    #[cfg(feature = "sha512")]
     Sha512,
 }
 
@@ -283,7 +324,9 @@ impl Hash {
         use sha2::Digest;
         match self {
             Hash::Sha256 => copy_digest(&sha2::Sha256::digest(msg), out),
+            #[cfg(feature = "sha384")]
             Hash::Sha384 => copy_digest(&sha2::Sha384::digest(msg), out),
+            #[cfg(feature = "sha512")]
             Hash::Sha512 => copy_digest(&sha2::Sha512::digest(msg), out),
         }
     }
@@ -310,6 +353,8 @@ macro_rules! ecdsa_verify_fn {
             hash: Hash,
         ) -> Result<(), CryptoError> {
             use signature::hazmat::PrehashVerifier;
+            #[cfg(test)]
+            work::record(false);
             let vk = $curve::ecdsa::VerifyingKey::from_sec1_bytes(key)
                 .map_err(|_| CryptoError::MalformedKey)?;
             if sig_rs.len() != $width {
@@ -329,11 +374,33 @@ macro_rules! ecdsa_verify_fn {
 ecdsa_verify_fn!(p256_verify, "ecdsa-p256", p256, 64);
 ecdsa_verify_fn!(p384_verify, "ecdsa-p384", p384, 96);
 
+/// Refuses a COSE ECDSA signature whose S is above n/2 (certificate and TSA
+/// signatures, made by CAs that do not normalise S, are not held to this).
+macro_rules! ecdsa_low_s_fn {
+    ($name:ident, $feature:literal, $curve:ident) => {
+        #[cfg(feature = $feature)]
+        fn $name(sig_rs: &[u8]) -> Result<(), CryptoError> {
+            let sig = $curve::ecdsa::Signature::from_slice(sig_rs)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            if sig.normalize_s() == sig {
+                Ok(())
+            } else {
+                Err(CryptoError::HighS)
+            }
+        }
+    };
+}
+
+ecdsa_low_s_fn!(p256_low_s, "ecdsa-p256", p256);
+ecdsa_low_s_fn!(p384_low_s, "ecdsa-p384", p384);
+
 /// Ed25519 (RFC 8032) with the strict checks: canonical S, no small-order
 /// key or R, so one message has one valid signature per key.
 #[cfg(feature = "ed25519")]
 #[inline(never)]
 pub(crate) fn ed25519_verify(key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    #[cfg(test)]
+    work::record(false);
     let key: &[u8; 32] = key.try_into().map_err(|_| CryptoError::MalformedKey)?;
     let vk = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| CryptoError::MalformedKey)?;
     let sig: &[u8; 64] = sig
@@ -349,6 +416,8 @@ pub(crate) fn ed25519_verify(key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), C
 #[cfg(feature = "sm2")]
 #[inline(never)]
 pub(crate) fn sm2_verify(key: &[u8], msg: &[u8], sig_rs: &[u8]) -> Result<(), CryptoError> {
+    #[cfg(test)]
+    work::record(false);
     use signature::Verifier;
     let vk = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_DISTID, key)
         .map_err(|_| CryptoError::MalformedKey)?;
@@ -364,13 +433,15 @@ pub(crate) fn sm2_verify(key: &[u8], msg: &[u8], sig_rs: &[u8]) -> Result<(), Cr
 ///
 /// Without `ml-dsa/alloc` the crate keeps the expanded matrix A inside the
 /// verifying key on the stack: see the stack test below for the budget.
-#[cfg(feature = "ml-dsa")]
+#[cfg(any(feature = "ml-dsa-44", feature = "ml-dsa-65", feature = "ml-dsa-87"))]
 #[inline(never)]
 pub(crate) fn ml_dsa_verify<P: ml_dsa::MlDsaParams>(
     key: &[u8],
     msg: &[u8],
     sig: &[u8],
 ) -> Result<(), CryptoError> {
+    #[cfg(test)]
+    work::record(true);
     let enc =
         ml_dsa::EncodedVerifyingKey::<P>::try_from(key).map_err(|_| CryptoError::MalformedKey)?;
     let sig = ml_dsa::Signature::<P>::try_from(sig).map_err(|_| CryptoError::MalformedSignature)?;
@@ -403,6 +474,8 @@ pub(crate) fn rsa_verify(
     msg: &[u8],
     sig: &[u8],
 ) -> Result<(), CryptoError> {
+    #[cfg(test)]
+    work::record(false);
     use rsa::{BoxedUint, pkcs1v15, pss};
     use sha2::{Sha256, Sha384, Sha512};
     use signature::Verifier;
@@ -619,7 +692,9 @@ mod tests {
     #[cfg(feature = "ecdsa-p256")]
     #[test]
     fn ecdsa_high_s_and_out_of_range_scalars() {
-        // Verification must accept high-S (OpenSSL does not normalise S).
+        // COSE signatures must be low-S (one encoding per signature); the
+        // same high-S signature still verifies as a certificate signature,
+        // since CAs (OpenSSL among them) do not normalise S.
         use p256::elliptic_curve::ops::Neg;
         let key = p256_key(11);
         let msg = b"m";
@@ -627,8 +702,22 @@ mod tests {
         let (r, s) = sig.split_scalars();
         let flipped =
             p256::ecdsa::Signature::from_scalars(r.to_bytes(), s.neg().to_bytes()).unwrap();
+        let (low, high) = if flipped.normalize_s() == flipped {
+            (flipped, sig)
+        } else {
+            (sig, flipped)
+        };
         assert_eq!(
-            verify_signature(Suite::EcdsaP256, &key.spki, msg, &flipped.to_bytes()),
+            verify_signature(Suite::EcdsaP256, &key.spki, msg, &low.to_bytes()),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(Suite::EcdsaP256, &key.spki, msg, &high.to_bytes()),
+            Err(CryptoError::HighS)
+        );
+        let sec1 = &key.spki[key.spki.len() - 65..];
+        assert_eq!(
+            p256_verify(sec1, msg, &high.to_bytes(), Hash::Sha256),
             Ok(())
         );
         // r = 0 and r = 0xff..ff (>= n) are malformed.

@@ -42,27 +42,61 @@ impl DigestValue {
     }
 }
 
+/// Whether digest family `alg` is compiled into this build (SHA-256 always;
+/// SHA-384, SHA-512 and SM3 behind the `sha384`, `sha512` and `sm3`
+/// features, which the suites that need them turn on).
+pub const fn family_compiled(alg: DigestAlg) -> bool {
+    match alg {
+        DigestAlg::Sha256 => true,
+        DigestAlg::Sha384 => cfg!(feature = "sha384"),
+        DigestAlg::Sha512 => cfg!(feature = "sha512"),
+        DigestAlg::Sm3 => cfg!(feature = "sm3"),
+    }
+}
+
+/// The digest families compiled into this build.
+pub fn compiled_families() -> DigestSet {
+    [
+        DigestAlg::Sha256,
+        DigestAlg::Sha384,
+        DigestAlg::Sha512,
+        DigestAlg::Sm3,
+    ]
+    .into_iter()
+    .filter(|a| family_compiled(*a))
+    .fold(DigestSet::EMPTY, |set, a| set.with(a))
+}
+
 /// An incremental hash of one family.
 #[derive(Clone)]
 pub enum Hasher {
     /// SHA-256.
     Sha256(sha2::Sha256),
     /// SHA-384.
+    #[cfg(feature = "sha384")]
     Sha384(sha2::Sha384),
     /// SHA-512.
+    #[cfg(feature = "sha512")]
     Sha512(sha2::Sha512),
     /// SM3.
+    #[cfg(feature = "sm3")]
     Sm3(sm3::Sm3),
 }
 
 impl Hasher {
-    /// A fresh hasher of family `alg`.
-    pub fn new(alg: DigestAlg) -> Hasher {
+    /// A fresh hasher of family `alg`; `None` when the family is not
+    /// compiled into this build (see [`family_compiled`]).
+    pub fn new(alg: DigestAlg) -> Option<Hasher> {
         match alg {
-            DigestAlg::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            DigestAlg::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
-            DigestAlg::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-            DigestAlg::Sm3 => Hasher::Sm3(sm3::Sm3::new()),
+            DigestAlg::Sha256 => Some(Hasher::Sha256(sha2::Sha256::new())),
+            #[cfg(feature = "sha384")]
+            DigestAlg::Sha384 => Some(Hasher::Sha384(sha2::Sha384::new())),
+            #[cfg(feature = "sha512")]
+            DigestAlg::Sha512 => Some(Hasher::Sha512(sha2::Sha512::new())),
+            #[cfg(feature = "sm3")]
+            DigestAlg::Sm3 => Some(Hasher::Sm3(sm3::Sm3::new())),
+            #[allow(unreachable_patterns)] // every family compiled in
+            _ => None,
         }
     }
 
@@ -70,8 +104,11 @@ impl Hasher {
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
+            #[cfg(feature = "sha384")]
             Hasher::Sha384(h) => h.update(data),
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => h.update(data),
+            #[cfg(feature = "sm3")]
             Hasher::Sm3(h) => h.update(data),
         }
     }
@@ -80,26 +117,46 @@ impl Hasher {
     pub fn finalize_reset(&mut self) -> DigestValue {
         match self {
             Hasher::Sha256(h) => DigestValue::from_slice(&h.finalize_reset()),
+            #[cfg(feature = "sha384")]
             Hasher::Sha384(h) => DigestValue::from_slice(&h.finalize_reset()),
+            #[cfg(feature = "sha512")]
             Hasher::Sha512(h) => DigestValue::from_slice(&h.finalize_reset()),
+            #[cfg(feature = "sm3")]
             Hasher::Sm3(h) => DigestValue::from_slice(&h.finalize_reset()),
         }
     }
 }
 
-/// One-shot hash of `data` in family `alg`.
-pub fn hash(alg: DigestAlg, data: &[u8]) -> DigestValue {
-    let mut h = Hasher::new(alg);
+/// One-shot hash of `data` in family `alg`; `None` when the family is not
+/// compiled into this build.
+pub fn try_hash(alg: DigestAlg, data: &[u8]) -> Option<DigestValue> {
+    let mut h = Hasher::new(alg)?;
     h.update(data);
-    h.finalize_reset()
+    Some(h.finalize_reset())
 }
 
-/// The digest of one whole chunk: `H(0x00 || chunk)`.
-pub fn chunk_digest(alg: DigestAlg, chunk: &[u8]) -> DigestValue {
-    let mut h = Hasher::new(alg);
+/// One-shot hash for hosts, which compile every family. In a build without
+/// `alg` the value is empty, which equals no real digest; the verifier
+/// itself uses [`try_hash`].
+pub fn hash(alg: DigestAlg, data: &[u8]) -> DigestValue {
+    try_hash(alg, data).unwrap_or(DigestValue {
+        bytes: [0; MAX_DIGEST_LEN],
+        len: 0,
+    })
+}
+
+/// SHA-256, which every build has: key ids and default ESS hashes.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(data).into()
+}
+
+/// The digest of one whole chunk: `H(0x00 || chunk)`; `None` when the
+/// family is not compiled into this build.
+pub fn chunk_digest(alg: DigestAlg, chunk: &[u8]) -> Option<DigestValue> {
+    let mut h = Hasher::new(alg)?;
     h.update(&[0x00]);
     h.update(chunk);
-    h.finalize_reset()
+    Some(h.finalize_reset())
 }
 
 /// Computes chunk digests of whole chunks, possibly in parallel.
@@ -133,8 +190,11 @@ impl ChunkDigester for SerialDigester {
         out: &mut dyn FnMut(usize, DigestAlg, &DigestValue),
     ) {
         for (i, chunk) in data.chunks(chunk_size.max(1)).enumerate() {
+            // Families that are not compiled never reach a PayloadHasher.
             for alg in algs.iter() {
-                out(i, alg, &chunk_digest(alg, chunk));
+                if let Some(d) = chunk_digest(alg, chunk) {
+                    out(i, alg, &d);
+                }
             }
         }
     }
@@ -148,6 +208,8 @@ struct FamilyState {
 
 /// Streaming root computation for one payload in up to four families.
 pub struct PayloadHasher {
+    /// A requested family is not compiled in: `finish` refuses.
+    missing: bool,
     families: heapless::Vec<FamilyState, 4>,
     chunk_size: u64,
     size: u64,
@@ -160,19 +222,26 @@ pub struct PayloadHasher {
 impl PayloadHasher {
     /// Starts a payload of `size` bytes hashed in `algs` with chunks of
     /// `1 << chunk_log2` bytes (`chunk_log2` already validated, at most 24).
+    /// A family of `algs` that this build does not compile makes
+    /// [`Self::finish`] fail: a family that cannot be computed never passes
+    /// as checked (the verifier refuses such a policy before this).
     pub fn new(algs: DigestSet, size: u64, chunk_log2: u8) -> PayloadHasher {
         let mut families = heapless::Vec::new();
+        let mut missing = false;
         for alg in algs.iter() {
-            let mut root = Hasher::new(alg);
+            let (Some(mut root), Some(mut chunk)) = (Hasher::new(alg), Hasher::new(alg)) else {
+                missing = true;
+                continue;
+            };
             root.update(&[0x01]);
             root.update(&size.to_be_bytes());
             root.update(&[chunk_log2]);
-            let mut chunk = Hasher::new(alg);
             chunk.update(&[0x00]);
             // At most four families exist, so the push cannot fail.
             let _ = families.push(FamilyState { alg, chunk, root });
         }
         PayloadHasher {
+            missing,
             families,
             chunk_size: 1u64 << chunk_log2.min(24),
             size,
@@ -277,7 +346,7 @@ impl PayloadHasher {
 
     /// The roots, once every byte was absorbed; `None` before.
     pub fn finish(mut self) -> Option<heapless::Vec<(DigestAlg, DigestValue), 4>> {
-        if self.seen != self.size {
+        if self.seen != self.size || self.missing {
             return None;
         }
         let mut out = heapless::Vec::new();
@@ -377,7 +446,9 @@ mod threaded {
                                 ) else {
                                     break;
                                 };
-                                done.push((t, chunk_digest(*alg, chunk)));
+                                if let Some(d) = chunk_digest(*alg, chunk) {
+                                    done.push((t, d));
+                                }
                             }
                             done
                         })
@@ -413,12 +484,12 @@ mod tests {
     use std::vec::Vec;
 
     fn reference_root(alg: DigestAlg, data: &[u8], log2: u8) -> DigestValue {
-        let mut root = Hasher::new(alg);
+        let mut root = Hasher::new(alg).unwrap();
         root.update(&[1]);
         root.update(&(data.len() as u64).to_be_bytes());
         root.update(&[log2]);
         for c in data.chunks(1 << log2) {
-            root.update(chunk_digest(alg, c).as_bytes());
+            root.update(chunk_digest(alg, c).unwrap().as_bytes());
         }
         root.finalize_reset()
     }
@@ -466,7 +537,7 @@ mod tests {
     #[test]
     fn known_answer_sha256_empty_chunk() {
         // H(0x00) for SHA-256.
-        let d = chunk_digest(DigestAlg::Sha256, &[]);
+        let d = chunk_digest(DigestAlg::Sha256, &[]).unwrap();
         assert_eq!(
             d.as_bytes()[..4],
             [0x6e, 0x34, 0x0b, 0x9c],

@@ -12,7 +12,7 @@
 use otaseal_manifest::container::{
     BLOCK, END_BLOCKS, ENVELOPE_MEMBER, MAX_ENVELOPE_SIZE, header_size, member_header, padding_len,
 };
-use otaseal_manifest::{DigestSet, Manifest};
+use otaseal_manifest::{DigestSet, EnvelopeError, Manifest};
 
 use crate::digest::{ChunkDigester, DigestValue, PayloadHasher, SerialDigester};
 use crate::error::VerifyError;
@@ -55,9 +55,10 @@ pub struct Verified {
 /// Streaming verifier over a caller-provided buffer (no heap).
 ///
 /// The buffer holds the envelope and, after it, the `Sig_structure` of one
-/// signature at a time: size it at least twice the largest envelope you
-/// accept (signed packages of three suites with certificate chains are
-/// typically 10-40 KiB).
+/// signature at a time: size it with [`crate::buffer_size`] for the largest
+/// envelope you accept (signed packages of three suites with certificate
+/// chains are typically 5-40 KiB). A larger envelope is refused with
+/// [`VerifyError::BufferTooSmall`] before any of it is buffered.
 pub struct PackageVerifier<'b, 'p, D: ChunkDigester = SerialDigester> {
     buf: &'b mut [u8],
     policy: Policy<'p>,
@@ -351,9 +352,16 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             return Err(VerifyError::NotAPackage);
         }
         let size = header_size(&self.header).map_err(|_| VerifyError::NotAPackage)?;
-        // Half the buffer for the envelope, the rest for a Sig_structure.
-        if size > MAX_ENVELOPE_SIZE || size == 0 || size > (self.buf.len() / 2) as u64 {
+        if size == 0 {
+            return Err(VerifyError::Envelope(EnvelopeError::Malformed("empty envelope member")));
+        }
+        if size > MAX_ENVELOPE_SIZE {
             return Err(VerifyError::EnvelopeTooLarge { size });
+        }
+        // The envelope, then the Sig_structure of one signature at a time,
+        // which is at most the envelope's size plus a few bytes of heads.
+        if size > crate::max_envelope_for(self.buf.len()) as u64 {
+            return Err(VerifyError::BufferTooSmall);
         }
         self.envelope_len =
             usize::try_from(size).map_err(|_| VerifyError::EnvelopeTooLarge { size })?;
@@ -480,6 +488,8 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     fn end_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         let current = self.current.take().ok_or(VerifyError::Truncated)?;
         let payload_size = current.size;
+        // `finish` also refuses when a selected family was not computed
+        // (not compiled in; the policy check refuses that earlier).
         let roots = current.hasher.finish().ok_or(VerifyError::Truncated)?;
         for (alg, value) in &roots {
             let expected = current

@@ -108,7 +108,7 @@ macro_rules! ecdsa_key {
             spki: spki(&ec_alg($oid), point.as_bytes()),
             sign: std::boxed::Box::new(move |m| {
                 let s: $curve::ecdsa::Signature = sk.sign(m);
-                s.to_bytes().to_vec()
+                s.normalize_s().to_bytes().to_vec()
             }),
         }
     }};

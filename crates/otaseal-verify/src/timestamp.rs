@@ -1,4 +1,5 @@
 //! RFC 3161 timestamp tokens (with RFC 5816's ESSCertIDv2), heap-free.
+//! Compiled with the `timestamp` feature.
 //!
 //! A `TimeStampToken` is a DER CMS `ContentInfo` holding `SignedData` whose
 //! encapsulated content is a `TSTInfo`. [`verify_token`] checks, in order:
@@ -18,15 +19,17 @@
 //!    (ESSCertIDv2, SHA-256 unless it names another hash): the first certHash
 //!    (and issuerSerial, when present) identifies that certificate; at least
 //!    one of the two attributes is required;
-//! 6. the signature over the DER of the signed attributes re-tagged as SET,
-//!    with the [`crate::chain`] algorithm objects (ECDSA P-256/P-384,
-//!    Ed25519, SM2-with-SM3 with the default distinguishing id, ML-DSA, and
-//!    with the `rsa-pss` feature RSA PKCS#1 v1.5 and PSS);
-//! 7. the TSA certificate's extended key usage is exactly id-kp-timeStamping
+//! 6. the TSA certificate's extended key usage is exactly id-kp-timeStamping
 //!    and critical;
-//! 8. the TSA chain (the other SignedData certificates are the candidate
+//! 7. the TSA chain (the other SignedData certificates are the candidate
 //!    intermediates) reaches one of the given roots *at genTime*, so genTime
 //!    must also lie inside every certificate's validity;
+//! 8. only then, with the TSA certificate trusted, the signature over the
+//!    DER of the signed attributes re-tagged as SET, with the
+//!    [`crate::chain`] algorithm objects (ECDSA P-256/P-384, Ed25519,
+//!    SM2-with-SM3 with the default distinguishing id, ML-DSA, and with the
+//!    `rsa-pss` feature RSA PKCS#1 v1.5 and PSS): a token cannot make the
+//!    device run an algorithm or key size that its TSA roots did not choose;
 //! 9. `tsa`, when it is a directoryName, is byte-for-byte the TSA
 //!    certificate's subject (other GeneralName forms are not checked);
 //! 10. the message imprint algorithm is the caller's, the hashed message is
@@ -36,7 +39,8 @@
 //! signed attributes on the stack ([`MAX_SIGNED_ATTRS_LEN`]) and the list of
 //! candidate intermediates ([`MAX_CERTIFICATES`]).
 
-use core::fmt;
+#![cfg(feature = "timestamp")]
+
 
 use der::Tag;
 use der::{TagNumber, Tagged};
@@ -44,7 +48,9 @@ use otaseal_manifest::DigestAlg;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime, alg_id};
 
 use crate::cert::{self, CertInfo, DerCursor, OID_KP_TIME_STAMPING, sole_sequence};
-use crate::chain::{self, ChainError};
+use crate::chain;
+#[cfg(test)]
+use crate::chain::ChainError;
 
 /// The longest `signedAttrs` accepted (it is copied to the stack to be
 /// re-tagged as a SET before its signature is checked). OpenSSL's are about
@@ -122,145 +128,7 @@ pub struct TimestampInfo<'a> {
     pub tsa_subject: &'a [u8],
 }
 
-/// Why a timestamp token was not accepted. [`TimestampError::code`] is
-/// stable; the `Display` text is for people.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimestampError {
-    /// Not a DER ContentInfo / SignedData / TSTInfo as RFC 3161 and RFC 5652
-    /// define them (including trailing data, an absent eContent, a serial
-    /// number above 160 bits, an imprint whose length does not fit its
-    /// algorithm, more than [`MAX_CERTIFICATES`] certificates, or
-    /// SignedData.digestAlgorithms not listing the signer's).
-    Malformed,
-    /// SignedData is not version 3, the SignerInfo version does not fit its
-    /// sid, or TSTInfo is not version 1.
-    UnsupportedVersion,
-    /// The contentType is not id-signedData or the eContentType is not
-    /// id-ct-TSTInfo.
-    ContentType,
-    /// Not exactly one SignerInfo.
-    SignerCount,
-    /// The signer's digest or signature algorithm is not supported by this
-    /// build, does not fit the TSA key, or the two disagree (SHA-1 is never
-    /// accepted as the signer's digest).
-    UnsupportedAlgorithm,
-    /// The message imprint uses another hash algorithm than expected (or one
-    /// otaseal does not know).
-    ImprintAlgorithm,
-    /// The message imprint is not the digest of the timestamped message.
-    ImprintMismatch,
-    /// Signed attributes are missing, too large, repeat content-type or
-    /// message-digest, or content-type is not id-ct-TSTInfo.
-    SignedAttributes,
-    /// The message-digest attribute is not the digest of the TSTInfo.
-    MessageDigest,
-    /// No SigningCertificate(V2) attribute, or its first ESSCertID(v2) does
-    /// not identify the TSA certificate.
-    SigningCertificate,
-    /// The certificate the SignerInfo names is not in the token.
-    CertificateMissing,
-    /// The SignerInfo signature does not verify.
-    Signature,
-    /// The TSA certificate's extended key usage is not exactly
-    /// id-kp-timeStamping, or not critical.
-    TsaEku,
-    /// The TSA certificate chain failed at genTime.
-    Chain(ChainError),
-    /// The `tsa` field names another entity than the TSA certificate's subject.
-    TsaName,
-    /// The policy is not among the accepted ones.
-    Policy,
-    /// TSTInfo carries a critical extension (none is defined).
-    CriticalExtension,
-}
-
-impl TimestampError {
-    /// A stable, machine-readable code for reports and logs.
-    pub const fn code(&self) -> &'static str {
-        match self {
-            TimestampError::Malformed => "timestamp-malformed",
-            TimestampError::UnsupportedVersion => "timestamp-version",
-            TimestampError::ContentType => "timestamp-content-type",
-            TimestampError::SignerCount => "timestamp-signer-count",
-            TimestampError::UnsupportedAlgorithm => "timestamp-unsupported-algorithm",
-            TimestampError::ImprintAlgorithm => "timestamp-imprint-algorithm",
-            TimestampError::ImprintMismatch => "timestamp-imprint-mismatch",
-            TimestampError::SignedAttributes => "timestamp-signed-attributes",
-            TimestampError::MessageDigest => "timestamp-message-digest",
-            TimestampError::SigningCertificate => "timestamp-cert-binding",
-            TimestampError::CertificateMissing => "timestamp-cert-missing",
-            TimestampError::Signature => "timestamp-signature",
-            TimestampError::TsaEku | TimestampError::Chain(ChainError::WrongEku) => {
-                "timestamp-tsa-eku"
-            }
-            TimestampError::Chain(ChainError::UnknownIssuer) => "timestamp-untrusted",
-            TimestampError::Chain(ChainError::Expired) => "timestamp-tsa-cert-expired",
-            TimestampError::Chain(ChainError::NotYetValid) => "timestamp-tsa-cert-not-yet-valid",
-            TimestampError::Chain(ChainError::MissingKeyUsage) => "timestamp-tsa-key-usage",
-            TimestampError::Chain(ChainError::Malformed) => "timestamp-chain-malformed",
-            TimestampError::Chain(ChainError::BadSignature) => "timestamp-chain-bad-signature",
-            TimestampError::Chain(ChainError::UnsupportedAlgorithm) => {
-                "timestamp-chain-unsupported-algorithm"
-            }
-            TimestampError::Chain(ChainError::Other) => "timestamp-chain-invalid",
-            TimestampError::TsaName => "timestamp-tsa-name",
-            TimestampError::Policy => "timestamp-policy",
-            TimestampError::CriticalExtension => "timestamp-critical-extension",
-        }
-    }
-}
-
-impl fmt::Display for TimestampError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            TimestampError::Malformed => "timestamp token is not well-formed",
-            TimestampError::UnsupportedVersion => "timestamp token has an unsupported version",
-            TimestampError::ContentType => "not an RFC 3161 timestamp token (wrong content type)",
-            TimestampError::SignerCount => "timestamp token does not have exactly one signer",
-            TimestampError::UnsupportedAlgorithm => {
-                "timestamp token uses a digest or signature algorithm this build does not accept"
-            }
-            TimestampError::ImprintAlgorithm => {
-                "timestamp imprint uses another hash algorithm than expected"
-            }
-            TimestampError::ImprintMismatch => "timestamp is for other data",
-            TimestampError::SignedAttributes => {
-                "timestamp signed attributes are missing or invalid"
-            }
-            TimestampError::MessageDigest => {
-                "timestamp message-digest attribute does not match its content"
-            }
-            TimestampError::SigningCertificate => {
-                "timestamp does not bind the TSA certificate (SigningCertificate mismatch)"
-            }
-            TimestampError::CertificateMissing => "timestamp does not include the TSA certificate",
-            TimestampError::Signature => "timestamp signature does not verify",
-            TimestampError::TsaEku => {
-                "TSA certificate's extended key usage is not exactly a critical timeStamping"
-            }
-            TimestampError::Chain(ChainError::Expired) => {
-                "TSA certificate chain had expired at the timestamp's time"
-            }
-            TimestampError::Chain(ChainError::NotYetValid) => {
-                "TSA certificate chain was not yet valid at the timestamp's time"
-            }
-            TimestampError::Chain(ChainError::UnknownIssuer) => {
-                "TSA certificate does not chain to a trusted TSA root"
-            }
-            TimestampError::Chain(ChainError::WrongEku) => {
-                "TSA certificate chain does not allow time stamping"
-            }
-            TimestampError::Chain(ChainError::MissingKeyUsage) => {
-                "TSA certificate's key usage does not allow digital signatures"
-            }
-            TimestampError::Chain(e) => return write!(f, "TSA certificate: {e}"),
-            TimestampError::TsaName => "timestamp names another TSA than its certificate",
-            TimestampError::Policy => "timestamp policy is not accepted",
-            TimestampError::CriticalExtension => "timestamp carries an unknown critical extension",
-        };
-        f.write_str(text)
-    }
-}
+pub use crate::error::TimestampError;
 
 /// Every der error is a malformed token.
 fn malformed<E>(_: E) -> TimestampError {
@@ -309,7 +177,9 @@ fn hash_id(alg_id: &[u8]) -> Option<HashId> {
 /// Whether `data` hashes to `expected` under `hash`.
 fn digest_matches(hash: HashId, data: &[u8], expected: &[u8]) -> bool {
     match hash {
-        HashId::Family(alg) => crate::digest::hash(alg, data).as_bytes() == expected,
+        HashId::Family(alg) => {
+            crate::digest::try_hash(alg, data).is_some_and(|d| d.as_bytes() == expected)
+        }
         HashId::Sha1 => {
             use sha1::Digest as _;
             sha1::Sha1::digest(data).as_slice() == expected
@@ -1050,8 +920,6 @@ pub fn verify_token<'a>(
         check_ess(v2, true, tsa_cert, &info)?;
     }
 
-    verify_signer_signature(info.spki, digest, &t.signer)?;
-
     if !(info.eku_present && info.eku_count == 1 && info.has_time_stamping_eku && info.eku_critical)
     {
         return Err(TimestampError::TsaEku);
@@ -1073,6 +941,9 @@ pub fn verify_token<'a>(
         chain::ALL_CHAIN_ALGORITHMS,
     )
     .map_err(TimestampError::Chain)?;
+    // Only now, with the TSA certificate trusted, does its key verify
+    // anything: a token cannot choose the algorithm or key size run here.
+    verify_signer_signature(info.spki, digest, &t.signer)?;
 
     if let Some(TsaName::Directory(name)) = t.tst.tsa
         && name != info.subject
@@ -1083,7 +954,9 @@ pub fn verify_token<'a>(
     if t.tst.imprint_alg != imprint_alg {
         return Err(TimestampError::ImprintAlgorithm);
     }
-    if crate::digest::hash(imprint_alg, message).as_bytes() != t.tst.imprint {
+    let imprint =
+        crate::digest::try_hash(imprint_alg, message).ok_or(TimestampError::ImprintAlgorithm)?;
+    if imprint.as_bytes() != t.tst.imprint {
         return Err(TimestampError::ImprintMismatch);
     }
     if let Some(accepted) = accepted_policies
@@ -1522,7 +1395,13 @@ ess_cert_id_alg = {ess_alg}
             if cfg!(feature = "rsa-pss") {
                 assert!(got.is_ok(), "{md}: {got:?}");
             } else {
-                assert_eq!(got, Err(TimestampError::UnsupportedAlgorithm), "{md}");
+                // The TSA's path is checked before its signature, so an
+                // uncompiled algorithm shows first in the chain.
+                assert_eq!(
+                    got,
+                    Err(TimestampError::Chain(ChainError::UnsupportedAlgorithm)),
+                    "{md}"
+                );
             }
         }
     }
@@ -1978,7 +1857,13 @@ ess_cert_id_alg = {ess_alg}
                 bad[n - 10] ^= 1;
                 assert!(verify(&bad, DigestAlg::Sha256, msg, &[&pki.root], None).is_err());
             } else {
-                assert_eq!(got, Err(TimestampError::UnsupportedAlgorithm), "{suite:?}");
+                // Trust first: the uncompiled algorithm fails the TSA path
+                // before any token signature would be checked.
+                assert_eq!(
+                    got,
+                    Err(TimestampError::Chain(ChainError::UnsupportedAlgorithm)),
+                    "{suite:?}"
+                );
             }
         }
     }
