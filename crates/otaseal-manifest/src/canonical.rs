@@ -314,5 +314,20 @@ mod tests {
         let mut deep = [0x81u8; 40];
         deep[39] = 0x00;
         assert!(matches!(check(&deep), Err(CanonicalError::TooDeep { .. })));
+        // format.md section 8: 16 nested arrays around a scalar pass (the
+        // scalar sits at depth 16), 17 do not; a tag counts like an array.
+        let nested = |n: usize, head: u8| {
+            let mut v = [head; 18];
+            v[n] = 0x00;
+            v
+        };
+        assert_eq!(check(&nested(16, 0x81)[..17]), Ok(()));
+        assert_eq!(
+            check(&nested(17, 0x81)[..18]),
+            Err(CanonicalError::TooDeep { at: 17 })
+        );
+        let mut tagged = nested(16, 0x81);
+        tagged[0] = 0xc1; // tag 1 around 15 arrays
+        assert_eq!(check(&tagged[..17]), Ok(()));
     }
 }

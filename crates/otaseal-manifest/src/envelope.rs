@@ -48,6 +48,9 @@ pub enum EnvelopeError {
     UnsupportedVersion(u64),
     /// A COSE header label the format does not define.
     UnknownHeader(i64),
+    /// A text-string COSE header label (RFC 9052 allows them; the format
+    /// defines none).
+    UnknownTextHeader,
     /// More signatures or certificates than the format allows.
     Limit(&'static str),
 }
@@ -59,7 +62,9 @@ impl EnvelopeError {
             EnvelopeError::NonCanonical(_) => "cbor-non-canonical",
             EnvelopeError::Malformed(_) => "envelope-malformed",
             EnvelopeError::UnsupportedVersion(_) => "envelope-version",
-            EnvelopeError::UnknownHeader(_) => "cose-unknown-header",
+            EnvelopeError::UnknownHeader(_) | EnvelopeError::UnknownTextHeader => {
+                "cose-unknown-header"
+            }
             EnvelopeError::Limit(_) => "envelope-limit",
         }
     }
@@ -74,6 +79,9 @@ impl fmt::Display for EnvelopeError {
                 write!(f, "envelope version {v} is not supported")
             }
             EnvelopeError::UnknownHeader(l) => write!(f, "COSE header label {l} is not allowed"),
+            EnvelopeError::UnknownTextHeader => {
+                write!(f, "text-string COSE header labels are not allowed")
+            }
             EnvelopeError::Limit(what) => write!(f, "envelope exceeds a format limit: {what}"),
         }
     }
@@ -168,7 +176,7 @@ fn decode_sign1<'a>(d: &mut Decoder<'a>) -> Result<CoseSign1<'a>, EnvelopeError>
         .map()?
         .ok_or(EnvelopeError::Malformed("indefinite unprotected header"))?;
     for _ in 0..n {
-        match d.i64()? {
+        match header_label(d)? {
             LABEL_3161_CTT => timestamp = Some(d.bytes()?),
             other => return Err(EnvelopeError::UnknownHeader(other)),
         }
@@ -193,6 +201,15 @@ fn decode_sign1<'a>(d: &mut Decoder<'a>) -> Result<CoseSign1<'a>, EnvelopeError>
     })
 }
 
+/// A header label: an integer; a text label (valid COSE, but none is defined
+/// by the format) is an unknown header, not a malformed envelope.
+fn header_label(d: &mut Decoder<'_>) -> Result<i64, EnvelopeError> {
+    if d.datatype()? == minicbor::data::Type::String {
+        return Err(EnvelopeError::UnknownTextHeader);
+    }
+    Ok(d.i64()?)
+}
+
 type Protected<'a> = (i64, &'a [u8], Vec<&'a [u8], MAX_CHAIN>);
 
 fn decode_protected(bytes: &[u8]) -> Result<Protected<'_>, EnvelopeError> {
@@ -204,7 +221,7 @@ fn decode_protected(bytes: &[u8]) -> Result<Protected<'_>, EnvelopeError> {
     let (mut alg, mut ctype, mut kid) = (None, None, None);
     let mut chain = Vec::new();
     for _ in 0..n {
-        match d.i64()? {
+        match header_label(&mut d)? {
             LABEL_ALG => alg = Some(d.i64()?),
             LABEL_CONTENT_TYPE => ctype = Some(d.str()?),
             LABEL_KID => kid = Some(d.bytes()?),
@@ -503,5 +520,26 @@ mod tests {
             }],
         );
         assert_eq!(Envelope::decode(&env), Err(EnvelopeError::UnknownHeader(2)));
+
+        // A text label is valid COSE but not defined by the format: unknown
+        // header, not a malformed envelope. Integer labels sort first.
+        let mut text = vec![];
+        let mut e = minicbor::Encoder::new(&mut text);
+        e.map(4).unwrap();
+        e.i64(1).unwrap().i64(-9).unwrap();
+        e.i64(3).unwrap().str(CONTENT_TYPE).unwrap();
+        e.i64(4).unwrap().bytes(&kid).unwrap();
+        e.str("x").unwrap().u8(0).unwrap();
+        let env = encode_envelope(
+            &[0xa0],
+            &[Sign1Parts {
+                protected: text,
+                timestamp: None,
+                signature: vec![1],
+            }],
+        );
+        let err = Envelope::decode(&env).unwrap_err();
+        assert_eq!(err, EnvelopeError::UnknownTextHeader);
+        assert_eq!(err.code(), "cose-unknown-header");
     }
 }

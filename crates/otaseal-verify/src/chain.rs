@@ -244,17 +244,26 @@ impl RustCryptoAlgorithm {
                 signature,
             ),
             #[cfg(feature = "ml-dsa-44")]
-            Kind::MlDsa44 => {
-                crypto::ml_dsa_verify::<ml_dsa::MlDsa44>(public_key, message, signature)
-            }
+            Kind::MlDsa44 => crypto::ml_dsa_verify(
+                otaseal_mldsa::Level::MlDsa44,
+                public_key,
+                message,
+                signature,
+            ),
             #[cfg(feature = "ml-dsa-65")]
-            Kind::MlDsa65 => {
-                crypto::ml_dsa_verify::<ml_dsa::MlDsa65>(public_key, message, signature)
-            }
+            Kind::MlDsa65 => crypto::ml_dsa_verify(
+                otaseal_mldsa::Level::MlDsa65,
+                public_key,
+                message,
+                signature,
+            ),
             #[cfg(feature = "ml-dsa-87")]
-            Kind::MlDsa87 => {
-                crypto::ml_dsa_verify::<ml_dsa::MlDsa87>(public_key, message, signature)
-            }
+            Kind::MlDsa87 => crypto::ml_dsa_verify(
+                otaseal_mldsa::Level::MlDsa87,
+                public_key,
+                message,
+                signature,
+            ),
             _ => Err(CryptoError::Unsupported),
         }
     }

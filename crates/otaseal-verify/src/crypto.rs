@@ -289,11 +289,17 @@ pub fn verify_signature(
         #[cfg(feature = "sm2")]
         Suite::Sm2 => sm2_verify(spki.key, message, signature),
         #[cfg(feature = "ml-dsa-44")]
-        Suite::MlDsa44 => ml_dsa_verify::<ml_dsa::MlDsa44>(spki.key, message, signature),
+        Suite::MlDsa44 => {
+            ml_dsa_verify(otaseal_mldsa::Level::MlDsa44, spki.key, message, signature)
+        }
         #[cfg(feature = "ml-dsa-65")]
-        Suite::MlDsa65 => ml_dsa_verify::<ml_dsa::MlDsa65>(spki.key, message, signature),
+        Suite::MlDsa65 => {
+            ml_dsa_verify(otaseal_mldsa::Level::MlDsa65, spki.key, message, signature)
+        }
         #[cfg(feature = "ml-dsa-87")]
-        Suite::MlDsa87 => ml_dsa_verify::<ml_dsa::MlDsa87>(spki.key, message, signature),
+        Suite::MlDsa87 => {
+            ml_dsa_verify(otaseal_mldsa::Level::MlDsa87, spki.key, message, signature)
+        }
         _ => {
             // Only reachable in builds without the suite (checked above).
             let _ = (message, signature);
@@ -429,28 +435,29 @@ pub(crate) fn sm2_verify(key: &[u8], msg: &[u8], sig_rs: &[u8]) -> Result<(), Cr
     vk.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
 }
 
-/// ML-DSA (FIPS 204), pure, with the empty context string COSE and X.509 use.
-///
-/// Without `ml-dsa/alloc` the crate keeps the expanded matrix A inside the
-/// verifying key on the stack: see the stack test below for the budget.
+/// ML-DSA (FIPS 204), pure, with the empty context string COSE and X.509 use,
+/// on `otaseal-mldsa`: each row of A is expanded on the fly and z, t1 are
+/// decoded where they lie, so every level needs about 4 KB of stack and no
+/// heap (RustCrypto `ml-dsa` kept A on the stack: 100 to 270 KB).
 #[cfg(any(feature = "ml-dsa-44", feature = "ml-dsa-65", feature = "ml-dsa-87"))]
 #[inline(never)]
-pub(crate) fn ml_dsa_verify<P: ml_dsa::MlDsaParams>(
+pub(crate) fn ml_dsa_verify(
+    level: otaseal_mldsa::Level,
     key: &[u8],
     msg: &[u8],
     sig: &[u8],
 ) -> Result<(), CryptoError> {
     #[cfg(test)]
     work::record(true);
-    let enc =
-        ml_dsa::EncodedVerifyingKey::<P>::try_from(key).map_err(|_| CryptoError::MalformedKey)?;
-    let sig = ml_dsa::Signature::<P>::try_from(sig).map_err(|_| CryptoError::MalformedSignature)?;
-    let vk = ml_dsa::VerifyingKey::<P>::decode(&enc);
-    if vk.verify_with_context(msg, &[], &sig) {
-        Ok(())
-    } else {
-        Err(CryptoError::BadSignature)
-    }
+    use otaseal_mldsa::Error as E;
+    otaseal_mldsa::verify(level, key, msg, &[], sig).map_err(|e| match e {
+        E::LevelNotCompiled => CryptoError::Unsupported,
+        E::KeyLength => CryptoError::MalformedKey,
+        E::SignatureLength | E::HintMalformed | E::ContextTooLong => {
+            CryptoError::MalformedSignature
+        }
+        _ => CryptoError::BadSignature,
+    })
 }
 
 /// RSA signature padding and its hash.

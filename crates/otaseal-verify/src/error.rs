@@ -4,7 +4,6 @@ use core::fmt;
 
 use otaseal_manifest::{DigestAlg, EnvelopeError, ManifestError, Suite};
 
-
 /// Why a package was rejected. [`VerifyError::code`] is stable across
 /// releases (it appears in JSON output); the `Display` text is for people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +116,13 @@ pub enum VerifyError {
         /// The family.
         alg: DigestAlg,
     },
+    /// A payload does not start like the kind the manifest declares (tar,
+    /// tar.gz or zip), so a device would unpack what it was told is not an
+    /// archive, or the reverse.
+    PayloadKindMismatch {
+        /// Payload index.
+        payload: usize,
+    },
     /// A payload's digest does not match.
     DigestMismatch {
         /// Payload index.
@@ -182,6 +188,7 @@ impl VerifyError {
             VerifyError::ManifestExpired { .. } => "manifest-expired",
             VerifyError::DigestUnavailable { .. } => "payload-digest-missing",
             VerifyError::DigestNotCompiled { .. } => "digest-not-compiled",
+            VerifyError::PayloadKindMismatch { .. } => "payload-kind-mismatch",
             VerifyError::DigestMismatch { .. } => "payload-digest-mismatch",
             VerifyError::Timestamp { reason, .. } => reason.code(),
             VerifyError::TimestampMissing { .. } => "timestamp-missing",
@@ -280,6 +287,10 @@ impl fmt::Display for VerifyError {
                 f,
                 "the policy checks {} digests, which this build does not compile",
                 alg.name()
+            ),
+            VerifyError::PayloadKindMismatch { payload } => write!(
+                f,
+                "payload {payload} does not start like the archive kind the manifest declares"
             ),
             VerifyError::DigestMismatch { payload, alg } => {
                 write!(f, "payload {payload}: {} digest mismatch", alg.name())

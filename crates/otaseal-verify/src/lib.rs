@@ -83,15 +83,15 @@ pub use error::{ChainError, TimestampError, VerifyError};
 /// The format crate, so callers need no direct dependency on it.
 pub use otaseal_manifest as manifest;
 pub use otaseal_manifest::{DigestAlg, DigestSet, Suite, SuiteSet};
+pub use policy::{DigestPolicy, Policy, Requirement, TrustStore};
 /// Certificate and trust-anchor types (`TrustAnchor`, `CertificateDer`).
 pub use rustls_pki_types as pki_types;
 pub use rustls_pki_types::TrustAnchor;
+pub use signatures::{EnvelopeVerdict, SignatureReport, SignatureStatus, TimeSource};
+pub use stream::{PackageVerifier, Verified};
 /// rustls-webpki, which checks the certificate paths.
 #[cfg(feature = "x509")]
 pub use webpki;
-pub use policy::{DigestPolicy, Policy, Requirement, TrustStore};
-pub use signatures::{EnvelopeVerdict, SignatureReport, SignatureStatus, TimeSource};
-pub use stream::{PackageVerifier, Verified};
 
 /// Bytes of buffer a [`PackageVerifier`] needs to accept envelopes of up to
 /// `max_envelope` bytes: the envelope, then the COSE `Sig_structure` of one

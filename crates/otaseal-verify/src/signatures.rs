@@ -390,7 +390,9 @@ fn check_signature(
         .ok_or(VerifyError::BufferTooSmall)?;
     let reason = match crypto::verify_signature(suite, spki, tbs, sig.signature) {
         Ok(()) => return set(&mut report, SignatureStatus::Valid, None),
-        Err(CryptoError::Unsupported) => return set(&mut report, SignatureStatus::Unsupported, None),
+        Err(CryptoError::Unsupported) => {
+            return set(&mut report, SignatureStatus::Unsupported, None);
+        }
         Err(CryptoError::KeyMismatch) => VerifyError::AlgorithmKeyMismatch { index },
         Err(CryptoError::MalformedKey) => VerifyError::CertificateMalformed { index },
         Err(CryptoError::HighS) => VerifyError::SignatureHighS { index },
@@ -518,7 +520,9 @@ mod tests {
     use crate::chain::tests::root_and_leaf;
     use crate::crypto::work;
     use crate::testutil::{TestKey, ml_dsa_key, p256_key};
-    use otaseal_manifest::envelope::{Sign1Parts, encode_envelope, encode_protected, sig_structure};
+    use otaseal_manifest::envelope::{
+        Sign1Parts, encode_envelope, encode_protected, sig_structure,
+    };
     use otaseal_manifest::manifest::{DEFAULT_CHUNK_LOG2, Payload, PayloadDigest, PayloadKind};
     use rustls_pki_types::{CertificateDer, alg_id};
     use std::vec::Vec;
@@ -531,7 +535,10 @@ mod tests {
         let root = [0u8; 64];
         let family = key.suite.digest();
         let mut signers = Vec::new();
-        signers.push(SignerDecl { alg: key.suite.cose_alg(), kid: &kid });
+        signers.push(SignerDecl {
+            alg: key.suite.cose_alg(),
+            kid: &kid,
+        });
         let mut digests = heapless::Vec::new();
         let _ = digests.push(PayloadDigest {
             alg: family,
@@ -572,7 +579,8 @@ mod tests {
     }
 
     fn check(env: &[u8], roots: &[&[u8]]) -> (Result<(), VerifyError>, EnvelopeVerdict) {
-        let certs: Vec<CertificateDer<'_>> = roots.iter().map(|r| CertificateDer::from(*r)).collect();
+        let certs: Vec<CertificateDer<'_>> =
+            roots.iter().map(|r| CertificateDer::from(*r)).collect();
         let anchors: Vec<_> = certs
             .iter()
             .map(|c| webpki::anchor_from_trusted_cert(c).unwrap())
@@ -611,8 +619,7 @@ mod tests {
         let attacker_root = ml_dsa_key(10, Suite::MlDsa87);
         let (_, forged_leaf) =
             root_and_leaf(&attacker_root, alg_id::ML_DSA_87.as_ref(), false, &attacker);
-        let (self_root, _) =
-            root_and_leaf(&attacker, alg_id::ML_DSA_87.as_ref(), false, &attacker);
+        let (self_root, _) = root_and_leaf(&attacker, alg_id::ML_DSA_87.as_ref(), false, &attacker);
         for chain in [&forged_leaf, &self_root] {
             let env = envelope(&attacker, &[chain]);
             let (result, verdict) = check(&env, &[&device_root]);
@@ -645,7 +652,12 @@ mod tests {
     /// is untrusted, not invalid (policy.md 1.1).
     #[test]
     fn bad_signature_of_untrusted_signer_is_untrusted() {
-        let (root, _) = root_and_leaf(&p256_key(1), alg_id::ECDSA_SHA256.as_ref(), true, &p256_key(2));
+        let (root, _) = root_and_leaf(
+            &p256_key(1),
+            alg_id::ECDSA_SHA256.as_ref(),
+            true,
+            &p256_key(2),
+        );
         let other = p256_key(3);
         let (_, leaf) = root_and_leaf(&p256_key(4), alg_id::ECDSA_SHA256.as_ref(), true, &other);
         let mut env = envelope(&other, &[&leaf]);
@@ -653,7 +665,10 @@ mod tests {
         env[n - 3] ^= 1; // inside the signature
         let (result, verdict) = check(&env, &[&root]);
         assert_eq!(verdict.signatures[0].status, SignatureStatus::Untrusted);
-        assert!(matches!(result, Err(VerifyError::Chain { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(VerifyError::Chain { .. })),
+            "{result:?}"
+        );
         // The root's own signature over the leaf was checked (and failed);
         // the COSE signature was not.
         assert!(work::take().0 <= 1);

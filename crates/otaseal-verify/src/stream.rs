@@ -12,7 +12,7 @@
 use otaseal_manifest::container::{
     BLOCK, END_BLOCKS, ENVELOPE_MEMBER, MAX_ENVELOPE_SIZE, header_size, member_header, padding_len,
 };
-use otaseal_manifest::{DigestSet, EnvelopeError, Manifest};
+use otaseal_manifest::{DigestSet, EnvelopeError, Manifest, PayloadKind};
 
 use crate::digest::{ChunkDigester, DigestValue, PayloadHasher, SerialDigester};
 use crate::error::VerifyError;
@@ -36,6 +36,10 @@ enum Phase {
 
 struct CurrentPayload {
     hasher: PayloadHasher,
+    /// The bytes the declared kind must show, and where (`None` for raw).
+    magic: Option<(u64, &'static [u8])>,
+    /// Payload bytes seen so far (for the magic check).
+    pos: u64,
     expected: heapless::Vec<(otaseal_manifest::DigestAlg, DigestValue), 4>,
     /// The payload's size, for the padding that follows it.
     size: u64,
@@ -351,9 +355,14 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         if self.header.get(..name.len()) != Some(name) || self.header.get(name.len()) != Some(&0) {
             return Err(VerifyError::NotAPackage);
         }
-        let size = header_size(&self.header).map_err(|_| VerifyError::NotAPackage)?;
+        // The name says this is an otaseal envelope: a size field the signer
+        // would not write (12 digits, no NUL) is a header mismatch.
+        let size =
+            header_size(&self.header).map_err(|_| VerifyError::HeaderMismatch { member: 0 })?;
         if size == 0 {
-            return Err(VerifyError::Envelope(EnvelopeError::Malformed("empty envelope member")));
+            return Err(VerifyError::Envelope(EnvelopeError::Malformed(
+                "empty envelope member",
+            )));
         }
         if size > MAX_ENVELOPE_SIZE {
             return Err(VerifyError::EnvelopeTooLarge { size });
@@ -451,9 +460,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             });
         }
         let size = payload.size;
+        let magic = kind_magic(payload.kind);
         drop(manifest);
         self.current = Some(CurrentPayload {
             hasher: PayloadHasher::new(families, size, self.chunk_log2),
+            magic,
+            pos: 0,
             expected: expected_roots,
             size,
         });
@@ -475,6 +487,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             .unwrap_or(usize::MAX)
             .min(data.len());
         let chunk = data.get(..take).unwrap_or(&[]);
+        if let Some((at, magic)) = current.magic
+            && !magic_agrees(at, magic, current.pos, chunk)
+        {
+            return Err(VerifyError::PayloadKindMismatch { payload: index });
+        }
+        current.pos = current.pos.saturating_add(take as u64);
         current.hasher.update(chunk, &self.digester);
         sink(index, chunk);
         // At most the sum of the manifest's payload sizes, each below 8 GiB.
@@ -488,6 +506,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     fn end_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         let current = self.current.take().ok_or(VerifyError::Truncated)?;
         let payload_size = current.size;
+        // A payload too short to hold its kind's magic is not of that kind.
+        if let Some((at, magic)) = current.magic
+            && payload_size < at.saturating_add(magic.len() as u64)
+        {
+            return Err(VerifyError::PayloadKindMismatch { payload: index });
+        }
         // `finish` also refuses when a selected family was not computed
         // (not compiled in; the policy check refuses that earlier).
         let roots = current.hasher.finish().ok_or(VerifyError::Truncated)?;
@@ -511,5 +535,100 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             self.next_member(index.saturating_add(1));
         }
         Ok(())
+    }
+}
+
+/// The signature bytes a payload of `kind` starts with (at an offset):
+/// `ustar` at 257 for tar (POSIX and GNU), the gzip id `1f 8b` for tar.gz,
+/// and `PK` for zip (a local file header, or the end record of an empty
+/// archive). A raw image has none.
+fn kind_magic(kind: PayloadKind) -> Option<(u64, &'static [u8])> {
+    match kind {
+        PayloadKind::Raw => None,
+        PayloadKind::Tar => Some((257, b"ustar")),
+        PayloadKind::TarGz => Some((0, &[0x1f, 0x8b])),
+        PayloadKind::Zip => Some((0, b"PK")),
+    }
+}
+
+/// Whether `chunk`, which starts at payload offset `pos`, agrees with
+/// `magic` at offset `at` where the two overlap.
+fn magic_agrees(at: u64, magic: &[u8], pos: u64, chunk: &[u8]) -> bool {
+    magic.iter().enumerate().all(|(i, want)| {
+        let Some(off) = at.checked_add(i as u64).and_then(|o| o.checked_sub(pos)) else {
+            return true; // before this chunk
+        };
+        match usize::try_from(off).ok().and_then(|o| chunk.get(o)) {
+            Some(got) => got == want,
+            None => true, // after this chunk
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{buffer_size, max_envelope_for};
+
+    fn first_error(buf_len: usize, envelope_size: u64) -> VerifyError {
+        let mut buf = [0u8; 4096];
+        let buf = &mut buf[..buf_len];
+        let mut v = PackageVerifier::new(buf, Policy::default(), TrustStore::default());
+        let header = member_header(ENVELOPE_MEMBER, envelope_size, 0).unwrap();
+        v.update(&header).unwrap_err()
+    }
+
+    #[test]
+    fn envelope_size_against_buffer_and_format() {
+        // Within the format but not the buffer: the caller's buffer is the
+        // problem, and nothing of the envelope was buffered.
+        assert_eq!(first_error(1000, 2000), VerifyError::BufferTooSmall);
+        assert_eq!(
+            first_error(4096, MAX_ENVELOPE_SIZE + 1),
+            VerifyError::EnvelopeTooLarge {
+                size: MAX_ENVELOPE_SIZE + 1
+            }
+        );
+        assert_eq!(first_error(4096, 0).code(), "envelope-malformed");
+        // The formula and its inverse agree at the boundary.
+        for env in [1usize, 100, 2000, 16 * 1024] {
+            assert_eq!(max_envelope_for(buffer_size(env)), env);
+            assert_eq!(max_envelope_for(buffer_size(env) - 1), env - 1);
+        }
+    }
+
+    #[test]
+    fn twelve_digit_size_field_is_a_header_mismatch() {
+        let mut header = member_header(ENVELOPE_MEMBER, 10, 0).unwrap();
+        header[124..136].copy_from_slice(b"000000000012");
+        let mut buf = [0u8; 256];
+        let mut v = PackageVerifier::new(&mut buf, Policy::default(), TrustStore::default());
+        assert_eq!(
+            v.update(&header),
+            Err(VerifyError::HeaderMismatch { member: 0 })
+        );
+    }
+
+    #[test]
+    fn kind_magic_is_checked_across_any_split() {
+        let mut tar = [0u8; 600];
+        tar[257..262].copy_from_slice(b"ustar");
+        let (at, magic) = kind_magic(PayloadKind::Tar).unwrap();
+        let gz = [0x1f, 0x8b, 8, 0];
+        let (gat, gmagic) = kind_magic(PayloadKind::TarGz).unwrap();
+        for step in [1usize, 2, 3, 7, 256, 258, 600] {
+            let agrees = |data: &[u8], at, magic| {
+                data.chunks(step)
+                    .enumerate()
+                    .all(|(i, c)| magic_agrees(at, magic, (i * step) as u64, c))
+            };
+            assert!(agrees(&tar, at, magic), "{step}");
+            assert!(agrees(&gz, gat, gmagic), "{step}");
+            let mut bad = tar;
+            bad[261] = b'X';
+            assert!(!agrees(&bad, at, magic), "{step}");
+            assert!(!agrees(&tar[..8], gat, gmagic), "{step}");
+        }
+        assert_eq!(kind_magic(PayloadKind::Raw), None);
     }
 }

@@ -41,7 +41,6 @@
 
 #![cfg(feature = "timestamp")]
 
-
 use der::Tag;
 use der::{TagNumber, Tagged};
 use otaseal_manifest::DigestAlg;
