@@ -2711,3 +2711,38 @@ fn junk_token_on_a_signature_the_policy_does_not_need_still_rejects() {
     let j = rejected(&run, "timestamp-malformed");
     assert_eq!(j["signatures"][1]["status"], "invalid", "{}", run.stdout);
 }
+
+/// policy.md 5.3: a token's genTime may precede the manifest's `created`
+/// (the signer's own claim, made with its own clock). A package whose
+/// manifest says "created in ten minutes" and whose token says "now" verifies,
+/// and its certificates are checked at genTime.
+#[test]
+fn gen_time_before_manifest_created_is_accepted() {
+    let pki = pki();
+    let dir = test_dir("ts-created-later");
+    let payload = write_file(&dir, "fw.bin", &pseudo_random(3000, 5));
+    let tsa = dev_tsa(&dir, pki, "ecdsa-p256");
+    let pkg = dir.join("later.ota");
+    let later = rfc3339(unix_now() + 600);
+    sign(
+        &pkg,
+        &[signer(pki, "ecdsa-p256", Some(&tsa.url))],
+        &["--created", &later],
+        &payload,
+    )
+    .expect_code(0);
+    let tsa_trust = tsa_roots(pki);
+    let j = accepted(&verify(
+        pki,
+        &pkg,
+        &["--tsa-trust", s(&tsa_trust), "--require-timestamp"],
+    ));
+    let gen_time = parse_time(
+        j["signatures"][0]["timestamp"]["gen_time"]
+            .as_str()
+            .unwrap(),
+    );
+    let created = parse_time(j["manifest"]["created"].as_str().unwrap());
+    assert!(gen_time < created, "{gen_time} >= {created}");
+    assert_eq!(j["signatures"][0]["time_source"], "timestamp");
+}

@@ -10,7 +10,7 @@ use otaseal_manifest::{Envelope, Manifest, Suite};
 use otaseal_verify::cert;
 use serde_json::{Value, json};
 
-use crate::output::{format_time, hex, human_size};
+use crate::output::{esc, format_time, hex, human_size};
 use crate::{CliError, CliResult, EXIT_REJECTED};
 
 #[derive(Args)]
@@ -205,16 +205,16 @@ pub fn run(a: InspectArgs) -> CliResult {
     }
     out!(
         "{} ({}, NOT verified: use `otaseal verify`)",
-        a.package.display(),
+        esc(&a.package.display().to_string()),
         human_size(size)
     );
-    out!("  product          {}", manifest.product);
+    out!("  product          {}", esc(manifest.product));
     out!(
         "  version          {} (security version {})",
-        manifest.version,
+        esc(manifest.version),
         manifest.security_version
     );
-    out!("  hardware         {}", manifest.hw_compat.join(", "));
+    out!("  hardware         {}", esc(&manifest.hw_compat.join(", ")));
     out!("  created          {}", format_time(manifest.created));
     if let Some(x) = manifest.expires {
         out!("  expires          {}", format_time(x));
@@ -225,8 +225,8 @@ pub fn run(a: InspectArgs) -> CliResult {
         out!(
             "  signature        {:<13} {}  kid {}  {}",
             suite_name(s.alg),
-            signer_name(&chain, s.kid),
-            &hex(s.kid)[..16],
+            esc(&signer_name(&chain, s.kid)),
+            &hex(s.kid)[..16.min(s.kid.len() * 2)],
             match (chain.len(), s.timestamp) {
                 (0, None) => "raw key".to_string(),
                 (n, None) => format!("{n} certificate(s)"),
@@ -245,7 +245,7 @@ pub fn run(a: InspectArgs) -> CliResult {
             out!(
                 "                   timestamp {} by {}, policy {}, serial {}",
                 t["gen_time"].as_str().unwrap_or("?"),
-                t["tsa"].as_str().unwrap_or("?"),
+                esc(t["tsa"].as_str().unwrap_or("?")),
                 t["policy"].as_str().unwrap_or("?"),
                 t["serial"].as_str().unwrap_or("?"),
             );
@@ -254,10 +254,12 @@ pub fn run(a: InspectArgs) -> CliResult {
     for p in &manifest.payloads {
         out!(
             "  payload          {} ({}, {}){}",
-            p.name,
+            esc(p.name),
             p.kind.name(),
             human_size(p.size),
-            p.target.map(|t| format!(" -> {t}")).unwrap_or_default()
+            p.target
+                .map(|t| format!(" -> {}", esc(t)))
+                .unwrap_or_default()
         );
         for d in &p.digests {
             out!("                   {:<8} {}", d.alg.name(), hex(d.root));
@@ -271,8 +273,9 @@ fn malformed(a: &InspectArgs, why: &str) -> CliResult {
         out!("{}", json!({"package": a.package, "error": why}));
     } else {
         eprintln!(
-            "otaseal: {}: not a readable otaseal package: {why}",
-            a.package.display()
+            "otaseal: {}: not a readable otaseal package: {}",
+            esc(&a.package.display().to_string()),
+            esc(why)
         );
     }
     Ok(EXIT_REJECTED)

@@ -54,19 +54,62 @@ pub fn public_path_for(private: &Path) -> PathBuf {
     private.with_file_name(format!("{stem}.pub.pem"))
 }
 
+/// `path` made absolute with its directory resolved (the file itself need
+/// not exist), to tell whether two names are one file.
+fn resolved(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(abs.clone()),
+        _ => abs,
+    }
+}
+
 pub fn keygen(a: KeygenArgs) -> CliResult {
+    crate::refuse_stdout_out(&a.out)?;
     let public = a.public_out.unwrap_or_else(|| public_path_for(&a.out));
-    if public.exists() {
+    crate::refuse_stdout_out(&public)?;
+    if resolved(&a.out) == resolved(&public) {
         return Err(CliError(format!(
-            "{} exists; choose another --out or --public-out",
+            "--out and --public-out both name {}; give two files",
             public.display()
         )));
     }
+    // symlink_metadata: a symlink (even a dangling one) counts as existing,
+    // so no key is ever written through a link.
+    for p in [&a.out, &public] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(CliError(format!(
+                "{} exists (or is a symlink); choose another --out or --public-out",
+                p.display()
+            )));
+        }
+    }
     let key = SigningKey::generate(a.alg)?;
     key.write_private_pem(&a.out)?;
-    if let Err(e) = std::fs::write(&public, key.public_pem()) {
-        return Err(CliError(format!("{}: {e}", public.display())));
+    // All or nothing: the private key goes away if its public half cannot
+    // be written (or a signal arrives meanwhile).
+    let private = otaseal_sign::package::TempFile::new(a.out.clone());
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&public)
+        .and_then(|mut f| {
+            use std::io::Write as _;
+            f.write_all(key.public_pem().as_bytes())?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&public);
+        }
+        return Err(CliError(format!(
+            "{}: {e} (the private key was not kept)",
+            public.display()
+        )));
     }
+    private.keep();
     let kid = hex(&key.key_id());
     if a.json {
         out!(

@@ -23,7 +23,7 @@ mod sign;
 mod tsa;
 mod verify;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -111,7 +111,23 @@ DIR/tsa-roots.pem. The keys are for development only.")]
     Init(keys::PkiInitArgs),
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written
+/// (the README promises nothing half-written is left), then exit 128+N as
+/// a shell would report the signal.
+fn remove_temp_files_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                otaseal_sign::package::remove_temp_files();
+                std::process::exit(128 + sig);
+            }
+        });
+    }
+}
+
 fn main() -> ExitCode {
+    remove_temp_files_on_signals();
     match dispatch(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -164,7 +180,20 @@ impl<E: std::error::Error> From<E> for CliError {
 /// Shorthand for command results: the exit status, or an error (exit 2).
 pub type CliResult = Result<u8, CliError>;
 
-/// Reads a whole file, naming it in the error.
-pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError(format!("{}: {e}", path.display())))
+/// Reads a key, certificate or trust file (at most
+/// [`otaseal_sign::package::MAX_INPUT_FILE`] bytes), naming it in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    otaseal_sign::package::read_small_file(path)
+        .map_err(|e| CliError(format!("{}: {e}", output::esc(&path.display().to_string()))))
+}
+
+/// Refuses `--out -`: packages are written atomically (temporary file and
+/// rename), which stdout cannot do, so `-` is not taken as a file name either.
+pub fn refuse_stdout_out(out: &std::path::Path) -> Result<(), CliError> {
+    if out.as_os_str() == "-" {
+        return Err(CliError(
+            "--out -: packages cannot be written to stdout (they are written atomically); name a file".into(),
+        ));
+    }
+    Ok(())
 }

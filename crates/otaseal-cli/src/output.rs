@@ -28,6 +28,28 @@ pub fn format_time(secs: u64) -> String {
         .unwrap_or_else(|| format!("@{secs}"))
 }
 
+/// Escapes a string from a package (or any untrusted source) for a
+/// terminal: control characters, bidirectional overrides and other
+/// non-printable characters become `\u{..}` escapes, a backslash becomes
+/// `\\`, so nothing printed can move the cursor, recolour or rewrite a line.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\'' => out.push(c),
+            // Format characters (Cf) that escape_debug leaves alone but that
+            // reorder or hide text.
+            '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{061c}' => out.push_str(&c.escape_unicode().to_string()),
+            _ => out.extend(c.escape_debug()),
+        }
+    }
+    out
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

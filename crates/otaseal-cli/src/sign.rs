@@ -124,6 +124,9 @@ fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
 }
 
 pub fn run(a: SignArgs) -> CliResult {
+    crate::refuse_stdout_out(&a.out)?;
+    // Refuse a bad --out and bad --tsa URLs before reading keys or payloads.
+    package::check_output(&a.out, a.force)?;
     let loaded = a
         .signers
         .iter()
@@ -206,6 +209,7 @@ pub fn run(a: SignArgs) -> CliResult {
                 "package": summary.path,
                 "size": summary.size,
                 "envelope_size": summary.envelope_size,
+                "relocated": summary.relocated,
                 "created": format_time(spec.created),
                 "signers": signers,
                 "digests": families.iter().map(|d| d.name()).collect::<Vec<_>>(),

@@ -37,11 +37,17 @@ pub struct TsaClientArgs {
     /// Retries per TSA URL (with exponential backoff) before the next URL.
     #[arg(long = "tsa-retries", default_value_t = 2)]
     pub tsa_retries: u32,
+    /// PEM file of TSA roots every new token must chain to (repeatable).
+    /// Tokens are always checked (signature, EKU, imprint) before anything
+    /// is written; with this, their chain too.
+    #[arg(long = "tsa-trust")]
+    pub tsa_trust: Vec<PathBuf>,
 }
 
 /// Asks TSAs over HTTP(S): each signer has its URL list, in failover order.
 pub struct HttpTimestamper {
     clients: Vec<Option<TsaClient>>,
+    roots: Vec<Vec<u8>>,
 }
 
 impl HttpTimestamper {
@@ -62,7 +68,20 @@ impl HttpTimestamper {
                     .map_err(|e| CliError(format!("TSA client: {e}")))
             })
             .collect::<Result<Vec<_>, CliError>>()?;
-        Ok(HttpTimestamper { clients })
+        let mut roots = Vec::new();
+        for path in &args.tsa_trust {
+            let pem = String::from_utf8(crate::read_file(path)?).map_err(|_| {
+                CliError(format!(
+                    "{}: not a PEM file",
+                    crate::output::esc(&path.display().to_string())
+                ))
+            })?;
+            roots.extend(
+                otaseal_sign::pki::certs_from_pem(&pem)
+                    .map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+            );
+        }
+        Ok(HttpTimestamper { clients, roots })
     }
 }
 
@@ -84,6 +103,10 @@ impl Timestamper for HttpTimestamper {
             .map_err(|e| {
                 SignError::Signer(format!("timestamp for the {} signature: {e}", suite.name()))
             })
+    }
+
+    fn tsa_roots(&self) -> Vec<Vec<u8>> {
+        self.roots.clone()
     }
 }
 
@@ -118,6 +141,12 @@ pub struct ServeArgs {
     /// Accuracy to state in tokens, in milliseconds (0: none).
     #[arg(long, default_value_t = 1000)]
     accuracy_ms: u32,
+    /// Connections one client address may hold at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_connections_per_peer: u32,
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    idle_timeout: u64,
     /// HTTPS certificate chain (PEM).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -151,7 +180,11 @@ pub fn serve(a: ServeArgs) -> CliResult {
         listener,
         Arc::new(authority),
         tls.as_ref(),
-        ServerConfig::default(),
+        ServerConfig {
+            max_connections_per_peer: a.max_connections_per_peer as usize,
+            idle_timeout: Duration::from_secs(a.idle_timeout),
+            ..ServerConfig::default()
+        },
     )
     .map_err(|e| CliError(e.to_string()))?;
     // One line on stdout that scripts can read, then serve until killed.
@@ -192,13 +225,12 @@ pub struct TimestampArgs {
 }
 
 pub fn timestamp(a: TimestampArgs) -> CliResult {
-    let out = a.out.clone().unwrap_or_else(|| a.package.clone());
-    if a.out.is_some() && out.exists() && !a.force {
-        return Err(CliError(format!(
-            "{} exists; remove it or pass --force",
-            out.display()
-        )));
+    if let Some(o) = &a.out {
+        crate::refuse_stdout_out(o)?;
+        package::check_output(o, a.force)?;
     }
+    // In place on a symlink: the link's target is replaced, the link stays.
+    let out = a.out.clone().unwrap_or_else(|| a.package.clone());
     let env_bytes = match read_envelope(&a.package)? {
         Ok(b) => b,
         Err(why) => {
@@ -230,6 +262,11 @@ pub fn timestamp(a: TimestampArgs) -> CliResult {
                 ))
             })?;
             timestamp = stamper.token(i, suite, s.signature_field)?;
+            // Checked before anything is written: a bad token must not
+            // turn a verifying package into a failing one.
+            if let Some(t) = &timestamp {
+                package::verify_timestamp(t, suite, s.signature_field, &stamper.tsa_roots())?;
+            }
             added.push(suite.name());
         }
         parts.push(Sign1Parts {
@@ -239,7 +276,8 @@ pub fn timestamp(a: TimestampArgs) -> CliResult {
         });
     }
     let new_envelope = encode_envelope(envelope.manifest, &parts);
-    let size = package::replace_envelope(&a.package, &new_envelope, &out)?;
+    let size =
+        package::replace_envelope_checked(&a.package, Some(&env_bytes), &new_envelope, &out)?;
     if a.json {
         out!(
             "{}",

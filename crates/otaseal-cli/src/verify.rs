@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use otaseal_manifest::{DigestAlg, DigestSet, Envelope, Manifest, SuiteSet};
 use otaseal_sign::keys::public_key_from_pem;
-use otaseal_sign::package::{Progress, read_full, unix_now};
+use otaseal_sign::package::{Progress, unix_now};
 use otaseal_sign::pki;
 use otaseal_verify::digest::ThreadedDigester;
 use otaseal_verify::{
@@ -16,8 +16,12 @@ use otaseal_verify::{
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde_json::{Value, json};
 
-use crate::inspect::{manifest_json, payloads_json, read_envelope, signer_name, suite_name};
-use crate::output::{Bar, format_time};
+use std::io::Read;
+
+use otaseal_manifest::container::{BLOCK, ENVELOPE_MEMBER, header_size};
+
+use crate::inspect::{manifest_json, payloads_json, signer_name, suite_name};
+use crate::output::{Bar, esc, format_time};
 use crate::{CliError, CliResult, EXIT_REJECTED, read_file};
 
 #[derive(Args)]
@@ -38,7 +42,7 @@ valid after short-lived certificates expire. --require-timestamp[=SUITES] makes 
 mandatory.
 Exit codes: 0 accepted, 1 rejected, 2 usage or I/O error.")]
 pub struct VerifyArgs {
-    /// Package file.
+    /// Package file, a pipe, or `-` for standard input (read once).
     package: PathBuf,
     /// PEM file of trusted root certificates (repeatable).
     #[arg(long)]
@@ -74,15 +78,20 @@ pub struct VerifyArgs {
     /// Digest families to check: comma-separated, or `all`.
     #[arg(long)]
     digest: Option<String>,
-    /// Largest envelope accepted, in bytes.
-    #[arg(long, default_value_t = 256 * 1024)]
-    max_envelope: usize,
+    /// Largest envelope accepted, in bytes (2048 to 262144).
+    #[arg(long, default_value_t = 256 * 1024,
+          value_parser = clap::value_parser!(u64).range(2048..=otaseal_manifest::container::MAX_ENVELOPE_SIZE))]
+    max_envelope: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 struct Outcome {
+    /// The envelope member exactly as the verifier was fed it (None when
+    /// the package ended or broke before it): everything printed about the
+    /// package comes from these bytes, never from a second read.
+    envelope: Option<Vec<u8>>,
     result: Result<otaseal_verify::Verified, VerifyError>,
     reports: Vec<SignatureReport>,
     digests: DigestSet,
@@ -206,30 +215,76 @@ fn trust_anchors<'a>(
         .collect()
 }
 
+/// Reads until `buf` is full or the input ends (pipes give short reads).
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The envelope member's bytes from the head of the stream, if whole.
+fn envelope_from_head(head: &[u8]) -> Option<Vec<u8>> {
+    let header: &[u8; BLOCK] = head.get(..BLOCK)?.try_into().ok()?;
+    let name = ENVELOPE_MEMBER.as_bytes();
+    if header.get(..name.len()) != Some(name) || header.get(name.len()) != Some(&0) {
+        return None;
+    }
+    let size = usize::try_from(header_size(header).ok()?).ok()?;
+    head.get(BLOCK..BLOCK.checked_add(size)?)
+        .map(<[u8]>::to_vec)
+}
+
 fn verify_file(
     a: &VerifyArgs,
     policy: Policy<'_>,
     trust: TrustStore<'_>,
 ) -> Result<Outcome, CliError> {
-    let mut file =
-        File::open(&a.package).map_err(|e| CliError(format!("{}: {e}", a.package.display())))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut buf = vec![0u8; a.max_envelope.saturating_mul(2).max(4096)];
+    let name = crate::output::esc(&a.package.display().to_string());
+    let (mut input, total): (Box<dyn Read>, u64) = if a.package.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let file = File::open(&a.package).map_err(|e| CliError(format!("{name}: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| CliError(format!("{name}: {e}")))?;
+        if meta.is_dir() {
+            return Err(CliError(format!("{name}: is a directory")));
+        }
+        let total = if meta.is_file() { meta.len() } else { 0 };
+        (Box::new(file), total)
+    };
+    // Bounded by clap to 2048..=MAX_ENVELOPE_SIZE.
+    let max_envelope = usize::try_from(a.max_envelope).unwrap_or(256 * 1024);
+    let mut buf = vec![0u8; max_envelope * 2];
     let mut v =
         PackageVerifier::with_digester(&mut buf, policy, trust, ThreadedDigester::per_core());
     // Four 1 MiB chunks per read: work for both cores, RSS well under 16 MiB.
     let mut block = vec![0u8; 4 << 20];
+    // The head of the stream as fed to the verifier: header and envelope.
+    let head_len = BLOCK + max_envelope;
+    let mut head = Vec::with_capacity(head_len);
     let mut bar = Bar::new(a.json);
     bar.start("verifying", total);
     let mut failed = None;
     loop {
         // Reads follow the verifier's hint so payload chunks arrive whole.
         let want = v.read_hint(block.len());
-        let n = match read_full(&mut file, &mut block[..want]) {
+        let n = match read_full(&mut *input, &mut block[..want]) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => return Err(CliError(format!("{}: {e}", a.package.display()))),
+            Err(e) => return Err(CliError(format!("{name}: {e}"))),
         };
+        if head.len() < head_len {
+            let take = n.min(head_len - head.len());
+            head.extend_from_slice(&block[..take]);
+        }
         if let Err(e) = v.update(&block[..n]) {
             failed = Some(e);
             break;
@@ -246,6 +301,7 @@ fn verify_file(
         None => v.finish(),
     };
     Ok(Outcome {
+        envelope: envelope_from_head(&head),
         result,
         reports,
         digests,
@@ -293,7 +349,7 @@ pub fn timestamp_json(token: &[u8], report: Option<&SignatureReport>) -> Value {
 }
 
 fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
-    let envelope_bytes = read_envelope(&a.package)?.ok();
+    let envelope_bytes = o.envelope.clone();
     let envelope = envelope_bytes
         .as_deref()
         .and_then(|b| Envelope::decode(b).ok());
@@ -377,16 +433,17 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
             })
         );
     } else {
+        let shown = esc(&a.package.display().to_string());
         if accepted {
-            out!("ACCEPTED {}", a.package.display());
+            out!("ACCEPTED {shown}");
         } else {
-            out!("REJECTED {}: {reason} [{code}]", a.package.display());
+            out!("REJECTED {shown}: {} [{code}]", esc(&reason));
         }
         if let Some(m) = &manifest {
             out!(
                 "  {} {} (security version {}), created {}{}",
-                m.product,
-                m.version,
+                esc(m.product),
+                esc(m.version),
                 m.security_version,
                 format_time(m.created),
                 m.expires
@@ -399,7 +456,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 "  signature {:<13} {:<11} {}{}",
                 s["suite"].as_str().unwrap_or(""),
                 s["status"].as_str().unwrap_or(""),
-                s["signer"].as_str().unwrap_or(""),
+                esc(s["signer"].as_str().unwrap_or("")),
                 s["code"]
                     .as_str()
                     .map(|c| format!(" [{c}]"))
@@ -409,7 +466,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
                 out!(
                     "            timestamp {} by {} ({}), serial {}",
                     t["gen_time"].as_str().unwrap_or("?"),
-                    t["tsa"].as_str().unwrap_or("?"),
+                    esc(t["tsa"].as_str().unwrap_or("?")),
                     t["status"].as_str().unwrap_or("?"),
                     t["serial"].as_str().unwrap_or("?"),
                 );
@@ -426,7 +483,7 @@ fn report(a: &VerifyArgs, time: u64, o: Outcome) -> CliResult {
             };
             out!(
                 "  payload   {:<24} {:<7} {:>12} bytes  {}{families}",
-                p["name"].as_str().unwrap_or(""),
+                esc(p["name"].as_str().unwrap_or("")),
                 p["kind"].as_str().unwrap_or(""),
                 p["size"],
                 p["status"].as_str().unwrap_or(""),

@@ -36,6 +36,20 @@ pub const MAX_ENTRIES: u64 = 1_000_000;
 /// Longest symlink target accepted in a zip entry (Linux `PATH_MAX`).
 const MAX_LINK_TARGET: usize = 4096;
 
+/// Largest GNU long name / long link member (`L`, `K`): a `PATH_MAX` name
+/// and its NUL. The `tar` crate would read any size into memory (a 1 GiB
+/// name compresses to 1 MB), so the size is checked before reading.
+pub const MAX_LONG_NAME_SIZE: u64 = 4096 + 1;
+
+/// Largest PAX extended header (`x`, `g`) member: records are names, times
+/// and a few extended attributes, far below this.
+pub const MAX_PAX_SIZE: u64 = 64 * 1024;
+
+/// Most metadata one archive may make the inspector hold: names, link
+/// targets and extension headers, summed over all entries (a million
+/// entries with 4000-byte names would otherwise take gigabytes).
+pub const MAX_METADATA: u64 = 64 * 1024 * 1024;
+
 /// Symlink expansions allowed while resolving one link (Linux `MAXSYMLINKS`).
 const MAX_LINK_EXPANSIONS: u32 = 40;
 
@@ -100,6 +114,19 @@ pub enum UnsafeReason {
     NonUtf8Name,
     /// More than [`MAX_ENTRIES`] entries.
     TooManyEntries,
+    /// One metadata member (GNU long name/link, PAX header) is larger than
+    /// its limit; it is refused before it is read.
+    MetadataTooLarge {
+        /// What it is.
+        what: &'static str,
+        /// Its declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Names, link targets and extension headers add up to more than
+    /// [`MAX_METADATA`] bytes.
+    TooMuchMetadata,
 }
 
 impl fmt::Display for UnsafeReason {
@@ -117,6 +144,14 @@ impl fmt::Display for UnsafeReason {
                 f.write_str("name or link target is not valid UTF-8 (or contains NUL)")
             }
             Self::TooManyEntries => write!(f, "archive has more than {MAX_ENTRIES} entries"),
+            Self::MetadataTooLarge { what, size, limit } => write!(
+                f,
+                "{what} of {size} bytes is larger than the limit of {limit} bytes"
+            ),
+            Self::TooMuchMetadata => write!(
+                f,
+                "names, link targets and extension headers exceed the limit of {MAX_METADATA} bytes per archive"
+            ),
         }
     }
 }
@@ -232,12 +267,18 @@ fn kind_from_extension(path: &Path) -> PayloadKind {
 /// [`ArchiveError::KindMismatch`]. Raw payloads are not sniffed: any content
 /// is a valid raw image.
 pub fn detect_kind(path: &Path) -> Result<PayloadKind, ArchiveError> {
+    detect_kind_file(&open_regular(path)?, path)
+}
+
+/// [`detect_kind`] on a file already open (read with positional reads: the
+/// file's own offset is not moved). `path` gives the extension and names
+/// the file in errors.
+pub fn detect_kind_file(file: &File, path: &Path) -> Result<PayloadKind, ArchiveError> {
     let expected = kind_from_extension(path);
-    let file = open_regular(path)?;
     if expected == PayloadKind::Raw {
         return Ok(PayloadKind::Raw);
     }
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::new(PosReader::new(file));
     let mut head = [0u8; BLOCK];
     let n = read_up_to(&mut reader, &mut head).map_err(|e| io_error(path, e))?;
     let head = &head[..n];
@@ -325,12 +366,31 @@ pub fn inspect(path: &Path, kind: PayloadKind) -> Result<ArchiveSummary, Archive
     inspect_with_limit(path, kind, MAX_ENTRIES)
 }
 
+/// [`inspect`] on a file already open, read with positional reads (the
+/// file's own offset is not moved): the caller can hash and copy the very
+/// file that was inspected, not whatever the path names a moment later.
+pub fn inspect_file(
+    file: &File,
+    path: &Path,
+    kind: PayloadKind,
+) -> Result<ArchiveSummary, ArchiveError> {
+    inspect_open(file, path, kind, MAX_ENTRIES)
+}
+
 fn inspect_with_limit(
     path: &Path,
     kind: PayloadKind,
     max_entries: u64,
 ) -> Result<ArchiveSummary, ArchiveError> {
-    let file = open_regular(path)?;
+    inspect_open(&open_regular(path)?, path, kind, max_entries)
+}
+
+fn inspect_open(
+    file: &File,
+    path: &Path,
+    kind: PayloadKind,
+    max_entries: u64,
+) -> Result<ArchiveSummary, ArchiveError> {
     match kind {
         PayloadKind::Raw => {
             let len = file.metadata().map_err(|e| io_error(path, e))?.len();
@@ -341,14 +401,60 @@ fn inspect_with_limit(
                 total_unpacked_size: len,
             })
         }
-        PayloadKind::Tar => inspect_tar(path, kind, BufReader::new(file), max_entries),
+        PayloadKind::Tar => inspect_tar(
+            path,
+            kind,
+            BufReader::new(PosReader::new(file)),
+            max_entries,
+        ),
         PayloadKind::TarGz => inspect_tar(
             path,
             kind,
-            MultiGzDecoder::new(BufReader::new(file)),
+            MultiGzDecoder::new(BufReader::new(PosReader::new(file))),
             max_entries,
         ),
         PayloadKind::Zip => inspect_zip(path, file, max_entries),
+    }
+}
+
+/// Reads a shared `File` with `pread`: several readers (the zip walker and
+/// its raw central-directory scan, the signer's later copy) each keep their
+/// own position on one open file.
+struct PosReader<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl<'f> PosReader<'f> {
+    fn new(file: &'f File) -> Self {
+        PosReader { file, pos: 0 }
+    }
+}
+
+impl Read for PosReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.pos)?;
+        self.pos = self.pos.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+impl Seek for PosReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let base = match to {
+            SeekFrom::Start(n) => {
+                self.pos = n;
+                return Ok(n);
+            }
+            SeekFrom::Current(d) => (self.pos, d),
+            SeekFrom::End(d) => (self.file.metadata()?.len(), d),
+        };
+        let new = base
+            .0
+            .checked_add_signed(base.1)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        self.pos = new;
+        Ok(new)
     }
 }
 
@@ -486,6 +592,8 @@ struct Checker<'a> {
     entries: u64,
     regular_files: u64,
     total: u64,
+    /// Metadata bytes held or read so far (see [`MAX_METADATA`]).
+    metadata: u64,
 }
 
 impl<'a> Checker<'a> {
@@ -500,7 +608,17 @@ impl<'a> Checker<'a> {
             entries: 0,
             regular_files: 0,
             total: 0,
+            metadata: 0,
         }
+    }
+
+    /// Counts `n` metadata bytes against [`MAX_METADATA`].
+    fn charge(&mut self, entry: &str, n: u64) -> Result<(), ArchiveError> {
+        self.metadata = self.metadata.saturating_add(n);
+        if self.metadata > MAX_METADATA {
+            return Err(self.refuse(entry, UnsafeReason::TooMuchMetadata));
+        }
+        Ok(())
     }
 
     fn refuse(&self, entry: &str, reason: UnsafeReason) -> ArchiveError {
@@ -554,6 +672,7 @@ impl<'a> Checker<'a> {
     /// Records the normalized name; a second entry with the same path is
     /// refused. Only a directory may name the archive root (`./`).
     fn claim(&mut self, name: &str, normalized: String, is_dir: bool) -> Result<(), ArchiveError> {
+        self.charge(name, (name.len() + normalized.len()) as u64)?;
         if normalized.is_empty() {
             if is_dir {
                 return Ok(());
@@ -588,6 +707,8 @@ impl<'a> Checker<'a> {
         hard: bool,
     ) -> Result<(), ArchiveError> {
         let target = self.link_target(name, raw_target)?;
+        // Held as the target, the path to resolve, and the symlink map.
+        self.charge(name, (3 * target.len() + normalized.len()) as u64)?;
         let escapes = || {
             self.refuse(
                 name,
@@ -672,6 +793,7 @@ fn tar_type_name(t: EntryType) -> String {
 struct PaxInfo {
     path: Option<Vec<u8>>,
     linkpath: Option<Vec<u8>>,
+    size: Option<Vec<u8>>,
     sparse: bool,
     overrides: Option<String>,
 }
@@ -693,7 +815,10 @@ fn parse_pax(records: tar::PaxExtensions<'_>) -> Result<PaxInfo, String> {
         match key {
             b"path" => info.path = Some(rec.value_bytes().to_vec()),
             b"linkpath" => info.linkpath = Some(rec.value_bytes().to_vec()),
-            b"size" => info.overrides = Some("size".into()),
+            b"size" => {
+                info.size = Some(rec.value_bytes().to_vec());
+                info.overrides = Some("size".into());
+            }
             k if k.starts_with(b"GNU.sparse.") => info.sparse = true,
             _ => {}
         }
@@ -706,6 +831,35 @@ fn parse_pax(records: tar::PaxExtensions<'_>) -> Result<PaxInfo, String> {
     Ok(info)
 }
 
+/// Strips the NUL a GNU long name or link ends with.
+fn strip_nul(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    bytes
+}
+
+/// Extension members seen for the next entry.
+#[derive(Default)]
+struct Pending {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Vec<u8>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none() && self.long_link.is_none() && self.pax.is_none()
+    }
+}
+
+/// Walks a tar stream with the `tar` crate in raw mode: extension members
+/// (GNU `L`/`K`, PAX `x`/`g`) come to us as entries, so their sizes are
+/// checked against [`MAX_LONG_NAME_SIZE`], [`MAX_PAX_SIZE`] and
+/// [`MAX_METADATA`] before a byte of them is read (the crate's own
+/// processing reads them whole into memory, whatever their size). They are
+/// then applied as the crate does: long name first, then PAX path, then the
+/// header name.
 fn inspect_tar<R: Read>(
     path: &Path,
     kind: PayloadKind,
@@ -714,44 +868,93 @@ fn inspect_tar<R: Read>(
 ) -> Result<ArchiveSummary, ArchiveError> {
     let mut ck = Checker::new(path, Flavor::Tar, max_entries);
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| parse_error(path, e))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| parse_error(path, e))?
+        .raw(true);
+    let mut pending = Pending::default();
     for item in entries {
         let mut entry = item.map_err(|e| parse_error(path, e))?;
-        let etype = entry.header().entry_type();
-        let name_bytes = entry.path_bytes().into_owned();
-        let lossy = String::from_utf8_lossy(&name_bytes).into_owned();
+        let header = entry.header();
+        let etype = header.entry_type();
+        let recognized = header.as_gnu().is_some() || header.as_ustar().is_some();
+        let header_name = header.path_bytes().into_owned();
+        let header_link = header.link_name_bytes().map(|l| l.into_owned());
+        let lossy = String::from_utf8_lossy(&header_name).into_owned();
 
-        if etype.is_pax_global_extensions() {
-            // Metadata, not an entry. The tar crate ignores global records,
-            // so refuse those that would change names or sizes elsewhere.
-            let info = match entry.pax_extensions() {
-                Ok(Some(records)) => parse_pax(records).map_err(|d| ck.corrupt(d))?,
-                Ok(None) => PaxInfo::default(),
-                Err(e) => return Err(parse_error(path, e)),
+        let global = etype.is_pax_global_extensions();
+        let long_name = recognized && etype.is_gnu_longname();
+        let long_link = recognized && etype.is_gnu_longlink();
+        let local_pax = recognized && etype.is_pax_local_extensions();
+        if global || long_name || long_link || local_pax {
+            let (what, limit) = if long_name || long_link {
+                ("GNU long name/link member", MAX_LONG_NAME_SIZE)
+            } else {
+                ("PAX extended header", MAX_PAX_SIZE)
             };
-            if info.sparse {
-                return Err(ck.refuse(
-                    &lossy,
-                    UnsafeReason::UnsupportedType("GNU sparse file (PAX)".into()),
-                ));
+            let size = entry.size();
+            if size > limit {
+                return Err(ck.refuse(&lossy, UnsafeReason::MetadataTooLarge { what, size, limit }));
             }
-            if let Some(key) = info.overrides {
-                return Err(ck.refuse(
-                    &lossy,
-                    UnsafeReason::UnsupportedType(format!("PAX global header setting {key:?}")),
-                ));
+            ck.charge(&lossy, size)?;
+            let mut data = Vec::new();
+            (&mut entry)
+                .take(size)
+                .read_to_end(&mut data)
+                .map_err(|e| parse_error(path, e))?;
+            if data.len() as u64 != size {
+                return Err(ck.corrupt(format!(
+                    "{what} {lossy:?}: data ends early ({} of {size} bytes)",
+                    data.len()
+                )));
             }
+            if global {
+                // Metadata, not an entry. The tar crate ignores global
+                // records, so refuse those that would change names or sizes.
+                let info = parse_pax(tar::PaxExtensions::new(&data)).map_err(|d| ck.corrupt(d))?;
+                if info.sparse {
+                    return Err(ck.refuse(
+                        &lossy,
+                        UnsafeReason::UnsupportedType("GNU sparse file (PAX)".into()),
+                    ));
+                }
+                if let Some(key) = info.overrides {
+                    return Err(ck.refuse(
+                        &lossy,
+                        UnsafeReason::UnsupportedType(format!("PAX global header setting {key:?}")),
+                    ));
+                }
+                continue;
+            }
+            let (slot, twice) = if long_name {
+                (
+                    &mut pending.long_name,
+                    "two long name entries describing the same member",
+                )
+            } else if long_link {
+                (
+                    &mut pending.long_link,
+                    "two long link entries describing the same member",
+                )
+            } else {
+                (
+                    &mut pending.pax,
+                    "two pax extensions entries describing the same member",
+                )
+            };
+            if slot.is_some() {
+                return Err(ck.corrupt(twice));
+            }
+            *slot = Some(data);
             continue;
         }
 
         ck.count_entry(&lossy)?;
-
-        // Local PAX records (already applied by the tar crate to path,
-        // linkpath and size) and GNU long names: refuse ambiguity.
-        let pax = match entry.pax_extensions() {
-            Ok(Some(records)) => parse_pax(records).map_err(|d| ck.corrupt(d))?,
-            Ok(None) => PaxInfo::default(),
-            Err(e) => return Err(parse_error(path, e)),
+        let ext = std::mem::take(&mut pending);
+        // Local PAX records and GNU long names: refuse ambiguity.
+        let pax = match &ext.pax {
+            Some(data) => parse_pax(tar::PaxExtensions::new(data)).map_err(|d| ck.corrupt(d))?,
+            None => PaxInfo::default(),
         };
         if pax.sparse {
             return Err(ck.refuse(
@@ -759,12 +962,35 @@ fn inspect_tar<R: Read>(
                 UnsafeReason::UnsupportedType("GNU sparse file (PAX)".into()),
             ));
         }
+        // The data is read with the header's size; a PAX size that differs
+        // would make GNU tar see other members than we do.
+        if let Some(declared) = &pax.size
+            && std::str::from_utf8(declared)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                != Some(entry.size())
+        {
+            return Err(ck.refuse(
+                &lossy,
+                UnsafeReason::UnsupportedType(
+                    "PAX size record that differs from the header size".into(),
+                ),
+            ));
+        }
+        let name_bytes = match ext.long_name {
+            Some(n) => strip_nul(n),
+            None => pax.path.clone().unwrap_or(header_name),
+        };
+        let lossy = String::from_utf8_lossy(&name_bytes).into_owned();
         if pax.path.as_deref().is_some_and(|p| p != name_bytes) {
             return Err(ck.corrupt(format!(
                 "entry {lossy:?}: GNU long name and PAX path disagree"
             )));
         }
-        let link_bytes = entry.link_name_bytes().map(|l| l.into_owned());
+        let link_bytes = match ext.long_link {
+            Some(l) => Some(strip_nul(l)),
+            None => pax.linkpath.clone().or(header_link),
+        };
         if pax
             .linkpath
             .as_deref()
@@ -814,6 +1040,12 @@ fn inspect_tar<R: Read>(
                 return Err(ck.refuse(&name, UnsafeReason::UnsupportedType(tar_type_name(other))));
             }
         }
+    }
+
+    if !pending.is_empty() {
+        return Err(
+            ck.corrupt("members found describing a future member but no future member found")
+        );
     }
 
     // The tar crate stops at the first zero block. Read the rest: it must be
@@ -899,9 +1131,10 @@ fn check_raw_zip_name(raw: &[u8]) -> Option<UnsafeReason> {
     None
 }
 
-fn inspect_zip(path: &Path, file: File, max_entries: u64) -> Result<ArchiveSummary, ArchiveError> {
+fn inspect_zip(path: &Path, file: &File, max_entries: u64) -> Result<ArchiveSummary, ArchiveError> {
     let mut ck = Checker::new(path, Flavor::Zip, max_entries);
-    let mut zip = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+    let mut zip =
+        ZipArchive::new(BufReader::new(PosReader::new(file))).map_err(|e| zip_error(path, e))?;
     let len = zip.len();
 
     // Whole central directory is already parsed; check the count first.
@@ -919,10 +1152,9 @@ fn inspect_zip(path: &Path, file: File, max_entries: u64) -> Result<ArchiveSumma
     // some exist) and Unicode Path extra fields replace header names.
     let dir_start = zip.central_directory_start();
     let limit = usize::try_from(max_entries.saturating_add(1)).unwrap_or(usize::MAX);
-    // A second, independent handle: the archive's reader is buffered and
-    // must not have its file offset moved underneath it.
-    let raw = File::open(path)
-        .and_then(|f| raw_central_names(BufReader::new(f), dir_start, limit))
+    // A second reader of the same open file with its own position: the
+    // archive's reader is buffered and must not be moved underneath it.
+    let raw = raw_central_names(BufReader::new(PosReader::new(file)), dir_start, limit)
         .map_err(|e| parse_error(path, e))?;
     if zip.has_duplicate_names() {
         let mut seen = HashSet::new();
@@ -1694,6 +1926,62 @@ mod tests {
             .file("innocent", b"x")
             .finish();
         assert_corrupt(inspect_bytes("p.tar", &t), "repeats key");
+    }
+
+    /// Metadata members are size-checked before they are read, and a PAX
+    /// size that differs from the header's is refused (the data would be
+    /// framed differently by GNU tar).
+    #[test]
+    fn tar_metadata_members_are_bounded() {
+        let big_name = vec![b'a'; 5000];
+        let t = RawTar::default()
+            .entry(b"././@LongLink", b'L', &big_name, b"")
+            .file("x", b"")
+            .finish();
+        assert_unsafe(
+            inspect_bytes("l.tar", &t),
+            "././@LongLink",
+            UnsafeReason::MetadataTooLarge {
+                what: "GNU long name/link member",
+                size: 5000,
+                limit: MAX_LONG_NAME_SIZE,
+            },
+        );
+        let t = RawTar::default()
+            .entry(b"PaxHeaders/a", b'x', &vec![b'\n'; 70_000], b"")
+            .file("x", b"")
+            .finish();
+        assert_unsafe(
+            inspect_bytes("p.tar", &t),
+            "PaxHeaders/a",
+            UnsafeReason::MetadataTooLarge {
+                what: "PAX extended header",
+                size: 70_000,
+                limit: MAX_PAX_SIZE,
+            },
+        );
+        let t = RawTar::default()
+            .entry(b"PaxHeaders/a", b'x', &pax(&[("size", b"0")]), b"")
+            .file("x", b"data")
+            .finish();
+        assert_unsafe(
+            inspect_bytes("p.tar", &t),
+            "x",
+            UnsafeReason::UnsupportedType(
+                "PAX size record that differs from the header size".into(),
+            ),
+        );
+        // An accurate PAX size is fine; an extension member with no entry
+        // after it is corrupt.
+        let t = RawTar::default()
+            .entry(b"PaxHeaders/a", b'x', &pax(&[("size", b"4")]), b"")
+            .file("x", b"data")
+            .finish();
+        assert_eq!(inspect_bytes("p.tar", &t).unwrap().entries, 1);
+        let t = RawTar::default()
+            .entry(b"././@LongLink", b'L', b"name\0", b"")
+            .finish();
+        assert_corrupt(inspect_bytes("l.tar", &t), "no future member");
     }
 
     #[test]

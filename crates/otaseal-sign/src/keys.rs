@@ -292,8 +292,14 @@ where
                 ))
             })?,
         );
-        // `from_expanded` may panic on malformed input (documented by the
-        // crate); contain that and report a malformed key instead.
+        // `from_expanded` panics on secret coefficients out of range: check
+        // them first so no panic message is printed, and keep the
+        // `catch_unwind` as a backstop.
+        if !expanded_coefficients_in_range(bytes) {
+            return Err(KeyError::Malformed(
+                "ML-DSA expandedKey has s1/s2 coefficients out of range".into(),
+            ));
+        }
         #[allow(deprecated)]
         let key = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             ml_dsa::ExpandedSigningKey::<P>::from_expanded(&enc)
@@ -580,9 +586,11 @@ impl SigningKey {
 
     /// Loads a PEM private key file.
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let text = Zeroizing::new(fs::read(path).map_err(|source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
+        let text = Zeroizing::new(crate::package::read_small_file(path).map_err(|source| {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })?);
         let in_file = |e: KeyError| KeyError::InFile {
             path: path.to_path_buf(),
@@ -678,13 +686,15 @@ impl SigningKey {
     /// with distinguishing id [`SM2_DISTID`], ML-DSA pure (hedged, empty context).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         Ok(match &self.inner {
+            // Low S (s <= n/2): both (r, s) and (r, n - s) verify, and the
+            // format allows exactly one encoding (verifiers reject high S).
             Inner::P256(k) => {
                 let sig: p256::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
-                sig.to_bytes().to_vec()
+                sig.normalize_s().to_bytes().to_vec()
             }
             Inner::P384(k) => {
                 let sig: p384::ecdsa::Signature = k.try_sign(message).map_err(crypto)?;
-                sig.to_bytes().to_vec()
+                sig.normalize_s().to_bytes().to_vec()
             }
             Inner::Ed25519(k) => k.try_sign(message).map_err(crypto)?.to_bytes().to_vec(),
             Inner::Rsa(k) => k.try_sign(message).map_err(crypto)?.to_vec(),
@@ -887,6 +897,31 @@ pub fn suite_of_spki(spki_der: &[u8]) -> Result<Suite, KeyError> {
 }
 
 /// Helpers shared by the tests of this crate.
+/// FIPS 204 `skDecode` bounds: every packed s1/s2 coefficient of an
+/// expanded ML-DSA key is at most 2η (the `ml-dsa` crate panics otherwise).
+/// Lengths other than the three parameter sets' are left to the caller.
+fn expanded_coefficients_in_range(bytes: &[u8]) -> bool {
+    // (k, l, eta) for ML-DSA-44, -65, -87.
+    let (k, l, eta) = match bytes.len() {
+        2560 => (4usize, 4usize, 2u32),
+        4032 => (6, 5, 4),
+        4896 => (8, 7, 2),
+        _ => return true,
+    };
+    let bits = if eta == 2 { 3usize } else { 4 };
+    // rho (32) || K (32) || tr (64), then s1 and s2.
+    let Some(packed) = bytes.get(128..) else {
+        return false;
+    };
+    (0..(k + l) * 256).all(|i| {
+        let bit = i * bits;
+        let lo = packed.get(bit / 8).copied().unwrap_or(0xff);
+        let hi = packed.get(bit / 8 + 1).copied().unwrap_or(0);
+        let v = ((u32::from(hi) << 8 | u32::from(lo)) >> (bit % 8)) & ((1 << bits) - 1);
+        v <= 2 * eta
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     use std::path::{Path, PathBuf};
@@ -964,6 +999,43 @@ pub(crate) mod tests {
     use super::test_util::*;
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Every P-256 and P-384 COSE signature has a low S (s <= n/2): 200
+    /// messages each, so an unnormalized signer (high S about half the
+    /// time) fails with certainty.
+    #[test]
+    fn ecdsa_signatures_have_low_s() {
+        let half_p256 =
+            hex_bytes("7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8");
+        let half_p384 = hex_bytes(
+            "7fffffffffffffffffffffffffffffffffffffffffffffffe3b1a6c0fa1b96efac0d06d9245853bd76760cb5666294b9",
+        );
+        for (suite, half) in [(Suite::EcdsaP256, half_p256), (Suite::EcdsaP384, half_p384)] {
+            let key = SigningKey::generate(suite).unwrap();
+            for i in 0..200u32 {
+                let sig = key.sign(&i.to_be_bytes()).unwrap();
+                let s = &sig[half.len()..];
+                assert!(s <= half.as_slice(), "{suite:?}: high S for message {i}");
+            }
+        }
+    }
+
+    fn hex_bytes(h: &str) -> Vec<u8> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A random expanded ML-DSA key is refused with an error, without the
+    /// panic inside the `ml-dsa` crate (whose hook would print a message).
+    #[test]
+    fn random_expanded_mldsa_key_is_refused_without_panic() {
+        for len in [2560usize, 4032, 4896] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 13) as u8).collect();
+            assert!(!expanded_coefficients_in_range(&bytes), "{len}");
+        }
+    }
 
     const MSG: &[u8] = b"otaseal test message \x00\x01\x02";
 

@@ -63,6 +63,61 @@ pub trait Timestamper {
         suite: Suite,
         signature_field: &[u8],
     ) -> Result<Option<Vec<u8>>, SignError>;
+
+    /// The likely length of the token [`Timestamper::token`] will return for
+    /// this signer (0: none). The signer reserves that much room in front of
+    /// the payloads so it writes them once, at their final offsets; a token
+    /// of another length only costs a second copy of the payload region.
+    fn expected_len(&self, _signer: usize, _suite: Suite) -> Result<usize, SignError> {
+        Ok(0)
+    }
+
+    /// DER certificates of the TSA roots every token must chain to (empty:
+    /// the chain is not checked; signature, ESS binding, EKU and imprint
+    /// always are). Tokens are verified before anything is written.
+    fn tsa_roots(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+}
+
+/// Verifies an RFC 3161 token for a signature before it is shipped: the
+/// TSA's signature over it, the signing-certificate binding, the TSA's
+/// timeStamping EKU, the message imprint (`suite.timestamp_digest()` over
+/// `signature_field`) and, when `tsa_roots` (DER) are given, the TSA's
+/// chain to one of them at the token's time. A package whose token fails
+/// here would be rejected by every verifier, so it is never written.
+pub fn verify_timestamp(
+    token: &[u8],
+    suite: Suite,
+    signature_field: &[u8],
+    tsa_roots: &[Vec<u8>],
+) -> Result<(), SignError> {
+    use otaseal_verify::timestamp::{TimestampError, parse_token, verify_token};
+    let bad = |detail: String| SignError::BadTimestamp { suite, detail };
+    let ders: Vec<rustls_pki_types::CertificateDer<'_>> = tsa_roots
+        .iter()
+        .map(|d| rustls_pki_types::CertificateDer::from(d.as_slice()))
+        .collect();
+    let anchors = ders
+        .iter()
+        .map(|c| webpki::anchor_from_trusted_cert(c).map_err(|e| bad(format!("TSA root: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let alg = suite.timestamp_digest();
+    match verify_token(token, alg, signature_field, &anchors, None) {
+        Ok(_) => Ok(()),
+        // No roots to check the chain against: the checks that come before
+        // the chain (signature, ESS, EKU) passed; the imprint comes after it
+        // in `verify_token`, so check it here.
+        Err(TimestampError::Chain(_)) if anchors.is_empty() => {
+            let info = parse_token(token).map_err(|e| bad(e.to_string()))?;
+            let want = otaseal_verify::digest::hash(alg, signature_field);
+            if info.imprint_alg != alg || info.imprint != want.as_bytes() {
+                return Err(bad(TimestampError::ImprintMismatch.to_string()));
+            }
+            Ok(())
+        }
+        Err(e) => Err(bad(e.to_string())),
+    }
 }
 
 /// No timestamps.
@@ -223,6 +278,15 @@ pub enum SignError {
     },
     /// A remote or hardware signer failed.
     Signer(String),
+    /// A time-stamp authority returned a token that does not verify.
+    BadTimestamp {
+        /// The suite of the signature it was for.
+        suite: Suite,
+        /// What the check said.
+        detail: String,
+    },
+    /// The output path names something other than a regular file.
+    OutputNotRegular(PathBuf),
 }
 
 impl fmt::Display for SignError {
@@ -265,6 +329,16 @@ impl fmt::Display for SignError {
                 suite.name()
             ),
             SignError::Signer(e) => write!(f, "signer failed: {e}"),
+            SignError::BadTimestamp { suite, detail } => write!(
+                f,
+                "the time-stamp token for the {} signature does not verify: {detail}; nothing was written",
+                suite.name()
+            ),
+            SignError::OutputNotRegular(p) => write!(
+                f,
+                "{} is not a regular file (directory, device, FIFO, socket or symlink); only regular files are replaced",
+                p.display()
+            ),
         }
     }
 }
@@ -294,6 +368,35 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SignError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Largest key, certificate or trust file read from the command line: far
+/// above any real one (a large CA bundle is a few hundred KiB), and small
+/// enough that `/dev/zero` given by mistake fails fast.
+pub const MAX_INPUT_FILE: u64 = 4 << 20;
+
+/// Reads a small input file (key, certificate, trust roots) of at most
+/// [`MAX_INPUT_FILE`] bytes. Pipes (`<(...)`) work; anything longer is an
+/// error naming the limit.
+pub fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
+    }
+    let mut data = Vec::new();
+    file.take(MAX_INPUT_FILE + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_INPUT_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than the limit of {MAX_INPUT_FILE} bytes for key, certificate and trust files"
+            ),
+        ));
+    }
+    Ok(data)
 }
 
 /// Seconds since the Unix epoch.
@@ -328,6 +431,9 @@ pub struct PackageSummary {
     pub envelope_size: usize,
     /// The payloads with their digests.
     pub payloads: Vec<HashedPayload>,
+    /// Whether the payload region had to be copied a second time because
+    /// the envelope (tokens) came out longer or shorter than reserved.
+    pub relocated: bool,
 }
 
 /// Reads until `buf` is full or the file ends (short reads are retried, so
@@ -471,6 +577,7 @@ pub fn sign_envelope(
     timestamper: &dyn Timestamper,
 ) -> Result<(Vec<u8>, Vec<u8>), SignError> {
     let manifest_bytes = encode_manifest(spec, payloads, signers)?;
+    let tsa_roots = timestamper.tsa_roots();
     let mut parts = Vec::new();
     for (i, (s, protected)) in signers
         .iter()
@@ -491,7 +598,11 @@ pub fn sign_envelope(
             suite,
             detail: e.to_string(),
         })?;
-        let timestamp = timestamper.token(i, suite, &signature_field(&signature))?;
+        let field = signature_field(&signature);
+        let timestamp = timestamper.token(i, suite, &field)?;
+        if let Some(token) = &timestamp {
+            verify_timestamp(token, suite, &field, &tsa_roots)?;
+        }
         parts.push(Sign1Parts {
             protected,
             timestamp,
@@ -516,6 +627,7 @@ fn predicted_envelope_len(
     payloads: &[(PayloadInput, PayloadKind, u64)],
     algs: DigestSet,
     signers: &[SignerInput<'_>],
+    token_lens: &[usize],
 ) -> Result<usize, SignError> {
     let placeholder: Vec<HashedPayload> = payloads
         .iter()
@@ -533,9 +645,13 @@ fn predicted_envelope_len(
     let parts: Vec<Sign1Parts> = signers
         .iter()
         .zip(protected_headers(spec, signers)?)
-        .map(|(s, protected)| Sign1Parts {
+        .enumerate()
+        .map(|(i, (s, protected))| Sign1Parts {
             protected,
-            timestamp: None,
+            timestamp: match token_lens.get(i) {
+                Some(&n) if n > 0 => Some(vec![0; n]),
+                _ => None,
+            },
             signature: vec![0; s.signer.suite().signature_len()],
         })
         .collect();
@@ -587,10 +703,135 @@ impl Drop for WriteBehind {
     }
 }
 
-/// Hashes, signs and writes a package. Each payload is read once: its bytes
-/// go to the package at their final offset while they are hashed, so what is
-/// signed is exactly what is written. The file appears at `out` only when
-/// complete (temporary file, synced, renamed); on error nothing is left.
+/// Temporary files being written, so that a signal handler (installed by
+/// the command line) can remove them before the process dies.
+static TEMP_FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary file this process is writing. For signal
+/// handlers: call it, then exit.
+pub fn remove_temp_files() {
+    let files = match TEMP_FILES.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    for f in files {
+        let _ = fs::remove_file(f);
+    }
+}
+
+/// A temporary file that is removed when dropped, unless it was renamed
+/// into place: no error path (including a failed final rename) leaves it.
+pub struct TempFile {
+    path: PathBuf,
+    done: bool,
+}
+
+impl TempFile {
+    /// Registers `path` (not yet created) for removal.
+    pub fn new(path: PathBuf) -> TempFile {
+        if let Ok(mut g) = TEMP_FILES.lock() {
+            g.push(path.clone());
+        }
+        TempFile { path, done: false }
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the file where it is (it is no longer removed on drop).
+    pub fn keep(mut self) {
+        self.done = true;
+    }
+
+    /// Renames the file to `to`; on failure it is removed.
+    pub fn persist(mut self, to: &Path) -> Result<(), SignError> {
+        fs::rename(&self.path, to).map_err(io_err(to))?;
+        self.done = true;
+        Ok(())
+    }
+
+    fn unregister(&self) {
+        if let Ok(mut g) = TEMP_FILES.lock() {
+            g.retain(|p| p != &self.path);
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.path);
+        }
+        self.unregister();
+    }
+}
+
+/// Checks the output path: absent, or (with `overwrite`) a regular file.
+/// Devices, FIFOs, directories and symlinks are never replaced.
+pub fn check_output(out: &Path, overwrite: bool) -> Result<(), SignError> {
+    match fs::symlink_metadata(out) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(out)(e)),
+        Ok(_) if !overwrite => Err(SignError::OutputExists(out.to_path_buf())),
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(_) => Err(SignError::OutputNotRegular(out.to_path_buf())),
+    }
+}
+
+/// Opens a payload for reading without blocking on a FIFO, and refuses
+/// anything that is not a regular file.
+pub fn open_payload(path: &Path) -> Result<File, SignError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_err(path))?;
+    let meta = file.metadata().map_err(io_err(path))?;
+    if !meta.is_file() {
+        return Err(SignError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (devices, FIFOs and directories cannot be payloads)",
+            ),
+        });
+    }
+    Ok(file)
+}
+
+/// What identifies a file's content without reading it: a write changes
+/// the size, the modification time or (any write at all) the change time.
+fn content_stamp(file: &File, path: &Path) -> Result<(u64, i64, i64, i64, i64), SignError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().map_err(io_err(path))?;
+    Ok((
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
+/// An open, inspected payload.
+struct OpenPayload {
+    input: PayloadInput,
+    kind: PayloadKind,
+    size: u64,
+    file: File,
+    stamp: (u64, i64, i64, i64, i64),
+}
+
+/// Hashes, signs and writes a package. Each payload file is opened once:
+/// the archive inspection, the hashing and the copy all read that one open
+/// file (a path swapped meanwhile is not seen), and a write to it between
+/// inspection and the end of hashing is refused. Its bytes go to the package
+/// at their final offset while they are hashed, so what is signed is exactly
+/// what is written. The file appears at `out` only when complete
+/// (temporary file, synced, renamed); on error nothing is left.
 pub fn build_package(
     spec: &PackageSpec,
     signers: &[SignerInput<'_>],
@@ -599,73 +840,81 @@ pub fn build_package(
     overwrite: bool,
     progress: &mut dyn Progress,
 ) -> Result<PackageSummary, SignError> {
-    if out.exists() && !overwrite {
-        return Err(SignError::OutputExists(out.to_path_buf()));
-    }
+    check_output(out, overwrite)?;
     check_signers(signers, spec.created)?;
     let algs = digest_families(signers.iter().map(|s| s.signer.suite()), spec.extra_digests);
     if spec.payloads.is_empty() || spec.payloads.len() > MAX_PAYLOADS {
         return Err(SignError::Count("a package needs 1 to 16 payloads"));
     }
-    let mut inputs = Vec::new();
+    let mut open = Vec::new();
     for p in &spec.payloads {
-        let kind = archive::detect_kind(&p.path)?;
-        archive::inspect(&p.path, kind)?;
-        let meta = fs::metadata(&p.path).map_err(io_err(&p.path))?;
-        if !meta.is_file() {
-            return Err(SignError::Io {
-                path: p.path.clone(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            });
-        }
-        inputs.push((p.clone(), kind, meta.len()));
+        let file = open_payload(&p.path)?;
+        let stamp = content_stamp(&file, &p.path)?;
+        let kind = archive::detect_kind_file(&file, &p.path)?;
+        archive::inspect_file(&file, &p.path, kind)?;
+        open.push(OpenPayload {
+            input: p.clone(),
+            kind,
+            size: stamp.0,
+            file,
+            stamp,
+        });
     }
-    let predicted = predicted_envelope_len(spec, &inputs, algs, signers)?;
+    let inputs: Vec<(PayloadInput, PayloadKind, u64)> = open
+        .iter()
+        .map(|o| (o.input.clone(), o.kind, o.size))
+        .collect();
+    let token_lens = signers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| timestamper.expected_len(i, s.signer.suite()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let predicted = predicted_envelope_len(spec, &inputs, algs, signers, &token_lens)?;
 
-    let tmp = temp_path(out);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        let payload_start = envelope_blocks(predicted) * BLOCK as u64;
-        file.seek(SeekFrom::Start(payload_start))
-            .map_err(io_err(&tmp))?;
-        let hashed = write_payloads(&mut file, &tmp, spec, &inputs, algs, progress)?;
-        let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
-        let file = if envelope_blocks(envelope.len()) == envelope_blocks(predicted) {
-            file.seek(SeekFrom::Start(0)).map_err(io_err(&tmp))?;
-            write_envelope_member(&mut file, &tmp, &envelope, spec.created)?;
-            file
-        } else {
-            // Timestamp tokens (or a signer's unexpected length) changed the
-            // envelope's size: move the payload region behind it.
-            relocate(file, &tmp, payload_start, &envelope, spec.created)?
-        };
-        file.sync_all().map_err(io_err(&tmp))?;
-        let size = file.metadata().map_err(io_err(&tmp))?.len();
-        Ok((hashed, envelope.len(), size))
-    })();
-    match result {
-        Ok((payloads, envelope_size, size)) => {
-            fs::rename(&tmp, out).map_err(io_err(out))?;
-            Ok(PackageSummary {
-                path: out.to_path_buf(),
-                size,
-                envelope_size,
-                payloads,
-            })
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+    let tmp = TempFile::new(temp_path(out, ""));
+    let path = tmp.path().to_path_buf();
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let payload_start = envelope_blocks(predicted) * BLOCK as u64;
+    file.seek(SeekFrom::Start(payload_start))
+        .map_err(io_err(&path))?;
+    let hashed = write_payloads(&mut file, &path, spec, &mut open, algs, progress)?;
+    for o in &open {
+        if content_stamp(&o.file, &o.input.path)? != o.stamp {
+            return Err(SignError::PayloadChanged(o.input.path.clone()));
         }
     }
+    let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
+    let relocated = envelope_blocks(envelope.len()) != envelope_blocks(predicted);
+    let file = if !relocated {
+        file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+        write_envelope_member(&mut file, &path, &envelope, spec.created)?;
+        file
+    } else {
+        // A token (or a signer's signature) of another length than reserved
+        // changed the envelope's size: move the payload region behind it.
+        relocate(file, &path, out, payload_start, &envelope, spec.created)?
+    };
+    file.sync_all().map_err(io_err(&path))?;
+    let size = file.metadata().map_err(io_err(&path))?.len();
+    // The check right before the rename keeps the window small; the rename
+    // itself cannot replace anything but a regular file or a new name.
+    check_output(out, overwrite)?;
+    tmp.persist(out)?;
+    Ok(PackageSummary {
+        path: out.to_path_buf(),
+        size,
+        envelope_size: envelope.len(),
+        payloads: hashed,
+        relocated,
+    })
 }
 
-fn temp_path(out: &Path) -> PathBuf {
+fn temp_path(out: &Path, extra: &str) -> PathBuf {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -674,7 +923,7 @@ fn temp_path(out: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "package".into());
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    dir.join(format!(".{name}.{}.tmp{extra}", std::process::id()))
 }
 
 fn member_header_for(name: &str, size: u64, created: u64) -> Result<[u8; BLOCK], SignError> {
@@ -709,7 +958,7 @@ fn write_payloads(
     file: &mut File,
     path: &Path,
     spec: &PackageSpec,
-    inputs: &[(PayloadInput, PayloadKind, u64)],
+    inputs: &mut [OpenPayload],
     algs: DigestSet,
     progress: &mut dyn Progress,
 ) -> Result<Vec<HashedPayload>, SignError> {
@@ -718,17 +967,18 @@ fn write_payloads(
     let zeros = [0u8; BLOCK];
     // Several chunks per read so the digester has work for every core.
     let mut buf = vec![0u8; (8usize << spec.chunk_log2).clamp(1 << 20, 8 << 20)];
-    let total: u64 = inputs.iter().map(|(_, _, size)| size).sum();
+    let total: u64 = inputs.iter().map(|o| o.size).sum();
     let mut hashed = Vec::new();
     let mut since_sync = 0u64;
     progress.start("signing", total);
-    for (input, kind, size) in inputs {
-        let mut src = File::open(&input.path).map_err(io_err(&input.path))?;
+    for o in inputs.iter_mut() {
+        let (input, kind, size, src) = (&o.input, &o.kind, &o.size, &mut o.file);
+        src.seek(SeekFrom::Start(0)).map_err(io_err(&input.path))?;
         file.write_all(&member_header_for(&input.name, *size, spec.created)?)
             .map_err(io_err(path))?;
         let mut hasher = PayloadHasher::new(algs, *size, spec.chunk_log2);
         loop {
-            let n = read_full(&mut src, &mut buf).map_err(io_err(&input.path))?;
+            let n = read_full(src, &mut buf).map_err(io_err(&input.path))?;
             if n == 0 {
                 break;
             }
@@ -775,67 +1025,82 @@ fn write_payloads(
 
 /// Replaces the envelope of an existing package, copying its payload region
 /// unchanged (used to add timestamps after signing). Writes `out` through a
-/// temporary file; `out` may be the package itself.
+/// temporary file; `out` may be the package itself. A symlink at `out` is
+/// written through: its target is replaced, the link stays.
 pub fn replace_envelope(package: &Path, envelope: &[u8], out: &Path) -> Result<u64, SignError> {
-    let mut src = File::open(package).map_err(io_err(package))?;
+    replace_envelope_checked(package, None, envelope, out)
+}
+
+/// [`replace_envelope`], and when `old` is given, the package's current
+/// envelope must be exactly `old` (what the caller decoded and had
+/// timestamped): the envelope check and the payload copy read one open file,
+/// so a package swapped in between is refused instead of mixed.
+pub fn replace_envelope_checked(
+    package: &Path,
+    old: Option<&[u8]>,
+    envelope: &[u8],
+    out: &Path,
+) -> Result<u64, SignError> {
+    let changed = || SignError::PayloadChanged(package.to_path_buf());
+    let mut src = open_payload(package)?;
     let mut header = [0u8; BLOCK];
     src.read_exact(&mut header).map_err(io_err(package))?;
     let old_len = otaseal_manifest::container::header_size(&header).map_err(|_| SignError::Io {
         path: package.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidData, "not an otaseal package"),
     })?;
-    let created = otaseal_manifest::container::header_mtime(&header).unwrap_or(0);
-    let payload_start = BLOCK as u64 + old_len + padding_len(old_len) as u64;
-    let tmp = temp_path(out);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        write_envelope_member(&mut file, &tmp, envelope, created)?;
-        src.seek(SeekFrom::Start(payload_start))
-            .map_err(io_err(package))?;
-        io::copy(&mut src, &mut file).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        Ok(file.metadata().map_err(io_err(&tmp))?.len())
-    })();
-    match result {
-        Ok(size) => {
-            fs::rename(&tmp, out).map_err(io_err(out))?;
-            Ok(size)
+    if let Some(old) = old {
+        if old.len() as u64 != old_len {
+            return Err(changed());
         }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+        let mut now = vec![0u8; old.len()];
+        src.read_exact(&mut now).map_err(io_err(package))?;
+        if now != old {
+            return Err(changed());
         }
     }
+    let created = otaseal_manifest::container::header_mtime(&header).unwrap_or(0);
+    let payload_start = BLOCK as u64 + old_len + padding_len(old_len) as u64;
+    let out = match fs::symlink_metadata(out) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(out).map_err(io_err(out))?,
+        _ => out.to_path_buf(),
+    };
+    let tmp = TempFile::new(temp_path(&out, ""));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp.path())
+        .map_err(io_err(tmp.path()))?;
+    write_envelope_member(&mut file, tmp.path(), envelope, created)?;
+    src.seek(SeekFrom::Start(payload_start))
+        .map_err(io_err(package))?;
+    io::copy(&mut src, &mut file).map_err(io_err(tmp.path()))?;
+    file.sync_all().map_err(io_err(tmp.path()))?;
+    let size = file.metadata().map_err(io_err(tmp.path()))?.len();
+    tmp.persist(&out)?;
+    Ok(size)
 }
 
 /// Writes the envelope into a new file and moves the payload region after it.
 fn relocate(
     mut old: File,
     path: &Path,
+    out: &Path,
     payload_start: u64,
     envelope: &[u8],
     created: u64,
 ) -> Result<File, SignError> {
-    let moved = path.with_extension("tmp2");
+    let moved = TempFile::new(temp_path(out, "2"));
     let mut file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .open(&moved)
-        .map_err(io_err(&moved))?;
-    let result = (|| {
-        write_envelope_member(&mut file, &moved, envelope, created)?;
-        old.seek(SeekFrom::Start(payload_start))
-            .map_err(io_err(path))?;
-        io::copy(&mut old, &mut file).map_err(io_err(&moved))?;
-        fs::rename(&moved, path).map_err(io_err(path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&moved);
-    }
-    result.map(|()| file)
+        .open(moved.path())
+        .map_err(io_err(moved.path()))?;
+    write_envelope_member(&mut file, moved.path(), envelope, created)?;
+    old.seek(SeekFrom::Start(payload_start))
+        .map_err(io_err(path))?;
+    io::copy(&mut old, &mut file).map_err(io_err(moved.path()))?;
+    moved.persist(path)?;
+    Ok(file)
 }

@@ -218,7 +218,12 @@ impl Authority {
         serial_store: &Path,
     ) -> Result<Authority, AuthorityError> {
         let key = SigningKey::load(key_pem).map_err(|e| AuthorityError::Key(e.to_string()))?;
-        let pem = std::fs::read_to_string(chain_pem)
+        let pem = otaseal_sign::package::read_small_file(chain_pem)
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "not a PEM file")
+                })
+            })
             .map_err(|e| cert_err(format!("{}: {e}", chain_pem.display())))?;
         let chain = otaseal_sign::pki::certs_from_pem(&pem).map_err(cert_err)?;
         let serials = SerialStore::open(serial_store)?;

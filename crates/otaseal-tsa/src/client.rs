@@ -273,6 +273,16 @@ impl TsaClient {
         if opts.urls.is_empty() {
             return Err(ClientError::Config("no TSA URL given".into()));
         }
+        // Checked now, before the caller hashes gigabytes of payloads.
+        for url in &opts.urls {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| ClientError::Config(format!("TSA URL {url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ClientError::Config(format!(
+                    "TSA URL {url:?}: expected http://HOST[:PORT]/PATH or https://..."
+                )));
+            }
+        }
         install_crypto_provider();
         let mut builder = reqwest::blocking::Client::builder()
             .timeout(opts.timeout)
@@ -283,7 +293,7 @@ impl TsaClient {
             builder = builder.no_proxy();
         }
         if let Some(path) = &opts.extra_roots_pem {
-            let pem = std::fs::read(path)
+            let pem = otaseal_sign::package::read_small_file(path)
                 .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;

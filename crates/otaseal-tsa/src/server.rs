@@ -84,6 +84,12 @@ pub struct ServerConfig {
     pub connection_lifetime: Duration,
     /// Connections served at once; more are closed at accept.
     pub max_connections: usize,
+    /// Connections one peer address may hold at once; more from it are
+    /// closed at accept, so one client cannot take every slot.
+    pub max_connections_per_peer: usize,
+    /// Time a connection may stay silent: before its first byte, and
+    /// between requests (idle connections give their slot back).
+    pub idle_timeout: Duration,
     /// tokio worker threads.
     pub worker_threads: usize,
 }
@@ -97,6 +103,8 @@ impl Default for ServerConfig {
             tls_handshake_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(120),
             max_connections: 512,
+            max_connections_per_peer: 64,
+            idle_timeout: Duration::from_secs(5),
             worker_threads: 2,
         }
     }
@@ -284,11 +292,18 @@ async fn accept_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
+    let per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
+                    let Some(peer_slot) = PeerSlot::take(&per_peer, peer.ip(), ctx.config.max_connections_per_peer.max(1)) else {
+                        // This peer holds its share already.
+                        drop(stream);
+                        continue;
+                    };
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         // Over capacity: close at once rather than queue.
                         drop(stream);
@@ -300,6 +315,7 @@ async fn accept_loop(
                         let lifetime = ctx.config.connection_lifetime;
                         let _ = tokio::time::timeout(lifetime, connection(stream, ctx)).await;
                         drop(permit);
+                        drop(peer_slot);
                     });
                 }
                 // E.g. out of file descriptors: pause instead of spinning.
@@ -309,7 +325,56 @@ async fn accept_loop(
     }
 }
 
+/// One connection counted against its peer address; given back on drop.
+struct PeerSlot {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlot {
+    fn take(
+        map: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<PeerSlot> {
+        let mut m = map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            map: Arc::clone(map),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn connection(stream: tokio::net::TcpStream, ctx: Arc<Ctx>) {
+    // A connection that sends nothing gives its slot back: hyper's header
+    // timeout starts only with the first byte of a request.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(ctx.config.idle_timeout, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return,
+    }
     match &ctx.tls {
         Some(acceptor) => {
             let handshake = acceptor.accept(stream);
@@ -336,7 +401,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.config.header_timeout)
         .max_buf_size(16 * 1024)
-        .keep_alive(true);
+        // One request per connection: a kept-alive idle connection would
+        // hold its slot until the connection lifetime ends.
+        .keep_alive(false);
     let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
 
