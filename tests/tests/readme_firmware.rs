@@ -5,9 +5,10 @@ use otaseal_tests::fixtures_dir;
 use rustls_pki_types::CertificateDer;
 
 // --- README.md "Firmware: linking the verifier" ---
-use otaseal_manifest::{Suite, SuiteSet};
-use otaseal_verify::{PackageVerifier, Policy, Requirement, TrustStore, VerifyError};
-use rustls_pki_types::TrustAnchor; // from webpki::anchor_from_trusted_cert(&root_der)
+use otaseal_verify::TrustAnchor;
+use otaseal_verify::{
+    PackageVerifier, Policy, Requirement, Suite, SuiteSet, TrustStore, VerifyError,
+};
 
 fn install(
     roots: &[TrustAnchor<'_>],
@@ -30,7 +31,8 @@ fn install(
         keys: &[],
         tsa_roots,
     };
-    let mut buf = [0u8; 48 * 1024]; // envelope + one Sig_structure; no heap
+    // Envelope + one Sig_structure; a `static` in real firmware.
+    let mut buf = [0u8; otaseal_verify::buffer_size(24 * 1024)];
     let mut v = PackageVerifier::new(&mut buf, policy, trust);
     let mut chunk = [0u8; 4096];
     loop {
