@@ -854,9 +854,10 @@ impl<'a> Token<'a> {
     }
 }
 
-/// Parses a TimeStampToken without verifying it (for display): the same
-/// structural checks as [`verify_token`], no signature, certificate or
-/// imprint check. `tsa_cert` and `tsa_subject` are empty when the token does
+/// Parses a TimeStampToken without verifying it (for display): the CMS and
+/// TSTInfo structure only. The signed attributes and the certificates are
+/// read by [`verify_token`] alone, so a token this accepts may still be
+/// `Malformed` there (fuzz regression `timestamp-signed-attr-set-tag`). `tsa_cert` and `tsa_subject` are empty when the token does
 /// not include the certificate its SignerInfo names.
 pub fn parse_token(token: &[u8]) -> Result<TimestampInfo<'_>, TimestampError> {
     let t = parse(token)?;
