@@ -534,11 +534,10 @@ mod tests {
         let kid = crate::digest::sha256(&key.spki);
         let root = [0u8; 64];
         let family = key.suite.digest();
-        let mut signers = Vec::new();
-        signers.push(SignerDecl {
+        let signers = [SignerDecl {
             alg: key.suite.cose_alg(),
             kid: &kid,
-        });
+        }];
         let mut digests = heapless::Vec::new();
         let _ = digests.push(PayloadDigest {
             alg: family,
