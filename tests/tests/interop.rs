@@ -620,7 +620,12 @@ fn openssl_signed_package(alg: Alg, cose_alg: i64, sign: &[&str]) -> Option<(Vec
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ossl(&dir, &args);
-    let signature = der_sig_to_raw(&read_file(&dir.join("sig.der")), 32);
+    let mut signature = der_sig_to_raw(&read_file(&dir.join("sig.der")), 32);
+    // OpenSSL does not normalise S; the format allows only the low-S form
+    // of an ECDSA signature (SM2 has no such rule). n - s is equally valid.
+    if cose_alg == -9 || cose_alg == -7 {
+        to_low_s_p256(&mut signature[32..]);
+    }
     let envelope = encode_envelope(
         &manifest,
         &[Sign1Parts {
@@ -631,6 +636,32 @@ fn openssl_signed_package(alg: Alg, cose_alg: i64, sign: &[&str]) -> Option<(Vec
     );
     // Container from the spec's header table (not otaseal's writer).
     Some((ustar_package(&envelope, created, &payloads), dir))
+}
+
+/// The order n of P-256, big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Replaces a 32-byte big-endian S above n/2 by n - S (an independent
+/// implementation of the normalisation, not the signer's).
+fn to_low_s_p256(s: &mut [u8]) {
+    let mut half = [0u8; 32];
+    let mut carry = 0u8;
+    for (h, n) in half.iter_mut().zip(P256_ORDER) {
+        *h = (n >> 1) | (carry << 7);
+        carry = n & 1;
+    }
+    if s <= &mut half[..] {
+        return;
+    }
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+        s[i] = d.rem_euclid(256) as u8;
+        borrow = i16::from(d < 0);
+    }
 }
 
 fn openssl_signature_verified_by_otaseal(alg: Alg, cose_alg: i64, sign: &[&str]) {
