@@ -217,8 +217,15 @@ pub(crate) fn parse_alg_id(alg_id: &[u8]) -> Result<(&[u8], Option<AnyRef<'_>>),
     Ok((oid, params))
 }
 
-/// Reads an RFC 5280 `Time` (UTCTime or GeneralizedTime) as Unix seconds.
-fn read_time(cursor: &mut DerCursor<'_>) -> Result<u64, CertError> {
+/// Reads an RFC 5280 `Time` (UTCTime or GeneralizedTime) as Unix seconds;
+/// with `CONTENTS` false only its tag and length (the time reads as 0).
+fn read_time<const CONTENTS: bool>(cursor: &mut DerCursor<'_>) -> Result<u64, CertError> {
+    if !CONTENTS {
+        return match cursor.any()?.tag() {
+            Tag::UtcTime | Tag::GeneralizedTime => Ok(0),
+            _ => Err(CertError::BadTime),
+        };
+    }
     match cursor.peek_tag() {
         Some(Tag::UtcTime) => {
             let t: UtcTime = cursor.decode().map_err(|_| CertError::BadTime)?;
@@ -246,6 +253,27 @@ const fn context(number: u32, constructed: bool) -> Tag {
 /// algorithms agree, as RFC 5280 requires), but not the signature: that is
 /// [`crate::chain`]'s job.
 pub fn parse_certificate(der: &[u8]) -> Result<CertInfo<'_>, CertError> {
+    parse::<true>(der)
+}
+
+/// The `SubjectPublicKeyInfo` DER of a certificate, for a build without
+/// `x509` that trusts only pinned keys.
+///
+/// Such a build uses nothing of a certificate but its key (a pinned key is
+/// trusted whatever its certificate's validity or usage say, in every
+/// build), so this walks the same structure as [`parse_certificate`] (every
+/// TLV, the version, the serial, both signature algorithms, the SPKI) but
+/// reads the validity times and the extension values only as far as their
+/// tags and lengths. That leaves out the date and extension decoding, about
+/// 8 KB of a Cortex-M image (README "Firmware").
+#[cfg_attr(feature = "x509", allow(dead_code))] // tested in every build, used without x509
+pub(crate) fn leaf_spki(der: &[u8]) -> Result<&[u8], CertError> {
+    parse::<false>(der).map(|info| info.spki)
+}
+
+/// [`parse_certificate`], or with `CONTENTS` false [`leaf_spki`]'s
+/// structural walk (times 0, no extension facts).
+fn parse<const CONTENTS: bool>(der: &[u8]) -> Result<CertInfo<'_>, CertError> {
     let mut cert = sole_sequence(der)?;
     let tbs = cert.expect(Tag::Sequence)?;
     let outer_sig_alg = cert.expect(Tag::Sequence)?;
@@ -280,8 +308,8 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo<'_>, CertError> {
     let issuer = tbs.expect_tlv(Tag::Sequence)?;
 
     let mut validity = DerCursor::new(tbs.expect(Tag::Sequence)?)?;
-    let not_before = read_time(&mut validity)?;
-    let not_after = read_time(&mut validity)?;
+    let not_before = read_time::<CONTENTS>(&mut validity)?;
+    let not_after = read_time::<CONTENTS>(&mut validity)?;
     validity.finish()?;
     if not_before > not_after {
         return Err(CertError::BadTime);
@@ -323,15 +351,19 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo<'_>, CertError> {
             return Err(CertError::Malformed);
         }
         while !exts.is_empty() {
-            read_extension(&mut info, exts.expect(Tag::Sequence)?)?;
+            read_extension::<CONTENTS>(&mut info, exts.expect(Tag::Sequence)?)?;
         }
     }
     tbs.finish()?;
     Ok(info)
 }
 
-/// Reads one `Extension` and records what it says about key usage.
-fn read_extension<'a>(info: &mut CertInfo<'a>, ext: &'a [u8]) -> Result<(), CertError> {
+/// Reads one `Extension` and records what it says about key usage (with
+/// `CONTENTS` false, checks only the `Extension` structure).
+fn read_extension<'a, const CONTENTS: bool>(
+    info: &mut CertInfo<'a>,
+    ext: &'a [u8],
+) -> Result<(), CertError> {
     let mut ext = DerCursor::new(ext)?;
     let oid = ext.expect(Tag::ObjectIdentifier)?;
     // critical BOOLEAN DEFAULT FALSE: DER forbids encoding the default.
@@ -347,6 +379,9 @@ fn read_extension<'a>(info: &mut CertInfo<'a>, ext: &'a [u8]) -> Result<(), Cert
     let value = ext.expect(Tag::OctetString)?;
     ext.finish()?;
 
+    if !CONTENTS {
+        return Ok(());
+    }
     if oid == OID_KEY_USAGE {
         if info.key_usage_digital_signature.is_some() {
             return Err(CertError::DuplicateExtension);
@@ -556,6 +591,48 @@ mod tests {
             if let Ok(info) = parse_certificate(&m) {
                 let _ = subject_common_name(info.subject);
             }
+        }
+    }
+
+    /// The walk of a build without `x509` finds the same key as the full
+    /// parse, refuses what is not a certificate's structure (truncation,
+    /// trailing bytes, a validity that is not two times, a non-v3
+    /// certificate) and never panics.
+    #[test]
+    fn leaf_spki_walks_the_same_structure() {
+        assert_eq!(leaf_spki(&[]), Err(CertError::Malformed));
+        let Some(der) = sample() else {
+            std::eprintln!("note: openssl not found, skipping");
+            return;
+        };
+        assert_eq!(leaf_spki(&der), Ok(parse_certificate(&der).unwrap().spki));
+        for len in 0..der.len() {
+            assert!(leaf_spki(&der[..len]).is_err(), "prefix {len}");
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(leaf_spki(&trailing).is_err());
+        // notBefore's UTCTime (0x17) turned into an OCTET STRING (0x04).
+        let validity = der
+            .windows(2)
+            .position(|w| w[0] == 0x17 && w[1] == 13)
+            .expect("a UTCTime");
+        let mut not_a_time = der.clone();
+        not_a_time[validity] = 0x04;
+        assert_eq!(leaf_spki(&not_a_time), Err(CertError::BadTime));
+        assert_eq!(parse_certificate(&not_a_time), Err(CertError::BadTime));
+        // version v3 (2) -> v2 (1): [0] { INTEGER 2 } is at the TBS start.
+        let version = der
+            .windows(5)
+            .position(|w| w == [0xa0, 0x03, 0x02, 0x01, 0x02])
+            .expect("a v3 version");
+        let mut v2 = der.clone();
+        v2[version + 4] = 1;
+        assert_eq!(leaf_spki(&v2), Err(CertError::UnsupportedVersion));
+        for i in 0..der.len() {
+            let mut m = der.clone();
+            m[i] ^= 0xff;
+            let _ = leaf_spki(&m);
         }
     }
 

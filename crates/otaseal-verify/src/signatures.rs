@@ -247,9 +247,18 @@ fn check_signature(
     let Some(suite) = report.suite.filter(|s| crypto::suite_supported(*s)) else {
         return Ok(report);
     };
+    // The leaf's key, and whether it says lifetime signing (its expiry then
+    // bounds the signature even when timestamped). A build without `x509`
+    // trusts a leaf only by its pinned key and reads nothing else of it.
+    #[cfg(feature = "x509")]
+    let read_leaf = |der| {
+        crate::cert::parse_certificate(der).map(|info| (info.spki, info.has_lifetime_signing_eku))
+    };
+    #[cfg(not(feature = "x509"))]
+    let read_leaf = |der| crate::cert::leaf_spki(der).map(|spki| (spki, false));
     let (spki, leaf) = match sig.x5chain.first() {
-        Some(leaf) => match crate::cert::parse_certificate(leaf) {
-            Ok(info) => (info.spki, Some((*leaf, info))),
+        Some(leaf) => match read_leaf(leaf) {
+            Ok((spki, lifetime_signing)) => (spki, Some((*leaf, lifetime_signing))),
             Err(_) => {
                 return set(
                     &mut report,
@@ -296,7 +305,7 @@ fn check_signature(
 
     // 2. The token, which moves the certificate check to its genTime.
     #[cfg_attr(not(feature = "timestamp"), allow(unused_variables))]
-    let lifetime_signing = leaf.is_some_and(|(_, info)| info.has_lifetime_signing_eku);
+    let lifetime_signing = leaf.is_some_and(|(_, lifetime_signing)| lifetime_signing);
     match sig.timestamp {
         #[cfg(feature = "timestamp")]
         Some(token) => {
@@ -406,7 +415,7 @@ fn check_signature(
 /// The signer's certificate path to a code-signing root at `time`.
 #[cfg(feature = "x509")]
 fn check_path(
-    leaf: Option<(&[u8], crate::cert::CertInfo<'_>)>,
+    leaf: Option<(&[u8], bool)>,
     sig: &CoseSign1<'_>,
     trust: &TrustStore<'_>,
     time: u64,
@@ -428,7 +437,7 @@ fn check_path(
 /// (only a pinned leaf key, in [`TrustStore::keys`], is trusted).
 #[cfg(not(feature = "x509"))]
 fn check_path(
-    _leaf: Option<(&[u8], crate::cert::CertInfo<'_>)>,
+    _leaf: Option<(&[u8], bool)>,
     _sig: &CoseSign1<'_>,
     _trust: &TrustStore<'_>,
     _time: u64,

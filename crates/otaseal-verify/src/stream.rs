@@ -71,7 +71,6 @@ pub struct PackageVerifier<'b, 'p, D: ChunkDigester = SerialDigester> {
     phase: Phase,
     header: [u8; BLOCK],
     header_fill: usize,
-    envelope_header: [u8; BLOCK],
     envelope_len: usize,
     envelope_fill: usize,
     manifest_at: (usize, usize),
@@ -112,7 +111,6 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             phase: Phase::EnvelopeHeader,
             header: [0; BLOCK],
             header_fill: 0,
-            envelope_header: [0; BLOCK],
             envelope_len: 0,
             envelope_fill: 0,
             manifest_at: (0, 0),
@@ -374,11 +372,17 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         }
         self.envelope_len =
             usize::try_from(size).map_err(|_| VerifyError::EnvelopeTooLarge { size })?;
-        self.envelope_header = self.header;
+        // `header` keeps the envelope's header until `verify_envelope`
+        // compares it: nothing writes it before the first payload header.
         self.phase = Phase::EnvelopeBody;
         Ok(())
     }
 
+    // Out of line, like `start_payload` and `end_payload`: the locals of
+    // each step (decoded envelope and manifest, a payload's hasher state)
+    // then take stack only while that step runs, instead of adding up in
+    // the frame of the caller's `update` (README "Firmware": stack).
+    #[inline(never)]
     fn verify_envelope(&mut self) -> Result<(), VerifyError> {
         let (envelope, scratch) = self
             .buf
@@ -396,7 +400,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         // the signer wrote; compare it now, before any payload byte.
         let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, manifest.created)
             .map_err(|_| VerifyError::HeaderMismatch { member: 0 })?;
-        if expected != self.envelope_header {
+        if expected != self.header {
             return Err(VerifyError::HeaderMismatch { member: 0 });
         }
         // The manifest bytes borrow from the envelope: remember their span.
@@ -425,6 +429,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         };
     }
 
+    #[inline(never)]
     fn start_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         self.header_fill = 0;
         let mismatch = VerifyError::HeaderMismatch {
@@ -503,6 +508,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         Ok(take)
     }
 
+    #[inline(never)]
     fn end_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         let current = self.current.take().ok_or(VerifyError::Truncated)?;
         let payload_size = current.size;
@@ -567,6 +573,7 @@ fn magic_agrees(at: u64, magic: &[u8], pos: u64, chunk: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::{buffer_size, max_envelope_for};
 
@@ -607,6 +614,111 @@ mod tests {
             v.update(&header),
             Err(VerifyError::HeaderMismatch { member: 0 })
         );
+    }
+
+    /// A whole package: one raw-key P-256 signature, one 700-byte payload.
+    #[cfg(feature = "ecdsa-p256")]
+    fn raw_key_package(key: &crate::testutil::TestKey) -> std::vec::Vec<u8> {
+        use otaseal_manifest::envelope::{
+            Sign1Parts, encode_envelope, encode_protected, sig_structure,
+        };
+        use otaseal_manifest::manifest::{DEFAULT_CHUNK_LOG2, Payload, PayloadDigest, SignerDecl};
+        use otaseal_manifest::{DigestAlg, DigestSet};
+        let data = [0x42u8; 700];
+        let mut hasher = PayloadHasher::new(
+            DigestSet::EMPTY.with(DigestAlg::Sha256),
+            data.len() as u64,
+            DEFAULT_CHUNK_LOG2,
+        );
+        hasher.update(&data, &SerialDigester);
+        let roots = hasher.finish().unwrap();
+        let kid = crate::digest::sha256(&key.spki);
+        let signers = [SignerDecl {
+            alg: key.suite.cose_alg(),
+            kid: &kid,
+        }];
+        let mut digests = heapless::Vec::new();
+        let _ = digests.push(PayloadDigest {
+            alg: DigestAlg::Sha256,
+            root: roots[0].1.as_bytes(),
+        });
+        let mut payloads = heapless::Vec::new();
+        let _ = payloads.push(otaseal_manifest::manifest::Payload {
+            name: "fw.bin",
+            size: data.len() as u64,
+            kind: PayloadKind::Raw,
+            target: None,
+            digests,
+        } as Payload<'_>);
+        let created = 1_800_000_000;
+        let mut hw_compat = heapless::Vec::new();
+        let _ = hw_compat.push("rev-a");
+        let manifest = Manifest {
+            product: "acme.fw",
+            hw_compat,
+            version: "1",
+            security_version: 3,
+            created,
+            expires: None,
+            signers: signers.iter().copied().collect(),
+            chunk_log2: DEFAULT_CHUNK_LOG2,
+            payloads,
+        }
+        .to_vec();
+        let protected = encode_protected(key.suite.cose_alg(), &kid, &[]);
+        let signature = key.sign(&sig_structure(&protected, &manifest));
+        let envelope = encode_envelope(
+            &manifest,
+            &[Sign1Parts {
+                protected,
+                timestamp: None,
+                signature,
+            }],
+        );
+        let mut out = std::vec::Vec::new();
+        for (name, bytes) in [(ENVELOPE_MEMBER, &envelope[..]), ("fw.bin", &data[..])] {
+            out.extend_from_slice(&member_header(name, bytes.len() as u64, created).unwrap());
+            out.extend_from_slice(bytes);
+            out.resize(out.len() + padding_len(bytes.len() as u64), 0);
+        }
+        out.resize(out.len() + END_LEN, 0);
+        out
+    }
+
+    /// The envelope's header block is kept in `header` until the manifest
+    /// says which mtime it must carry: any change to it is caught, in every
+    /// byte, and the untouched package passes.
+    #[cfg(feature = "ecdsa-p256")]
+    #[test]
+    fn envelope_header_is_compared_whole_after_the_manifest() {
+        let key = crate::testutil::p256_key(7);
+        let pkg = raw_key_package(&key);
+        let keys = [&key.spki[..]];
+        let run = |pkg: &[u8]| {
+            let mut buf = [0u8; 4096];
+            let trust = TrustStore {
+                keys: &keys,
+                ..TrustStore::default()
+            };
+            let mut v = PackageVerifier::new(&mut buf, Policy::default(), trust);
+            // Odd chunks, so the header and the envelope arrive split.
+            for piece in pkg.chunks(97) {
+                v.update(piece)?;
+            }
+            v.finish().map(|ok| ok.security_version)
+        };
+        assert_eq!(run(&pkg), Ok(3));
+        // mtime (octal at 136..148), then the checksum-neutral tail of the
+        // block, which only a whole-block comparison sees.
+        for at in [136usize, 140, 147, 300, 511] {
+            let mut bad = pkg.clone();
+            bad[at] ^= 0x01;
+            assert_eq!(
+                run(&bad),
+                Err(VerifyError::HeaderMismatch { member: 0 }),
+                "byte {at}"
+            );
+        }
     }
 
     #[test]
