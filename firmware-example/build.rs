@@ -30,6 +30,14 @@ const PROFILES: &[(&str, Trust)] = &[
         },
     ),
     (
+        "minimal-ed25519",
+        Trust {
+            keys: &["ed25519/signer.pub.pem"],
+            roots: &[],
+            tsa_roots: &[],
+        },
+    ),
+    (
         "x509",
         Trust {
             keys: &[],
@@ -72,7 +80,13 @@ fn main() -> Result<(), BoxError> {
 
     let selected: Vec<&(&str, Trust)> = PROFILES
         .iter()
-        .filter(|(name, _)| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some())
+        .filter(|(name, _)| {
+            env::var_os(format!(
+                "CARGO_FEATURE_{}",
+                name.to_uppercase().replace('-', "_")
+            ))
+            .is_some()
+        })
         .collect();
     let (name, trust) = match selected.as_slice() {
         [] => return Ok(()), // baseline image: no verifier, nothing to generate

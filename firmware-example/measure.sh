@@ -30,7 +30,7 @@ fw_target=${FW_TARGET_DIR:-$here/target}
 pkg_dir=$fw_target/packages
 out_dir=$fw_target/measure
 qemu_timeout=${QEMU_TIMEOUT:-120}
-profiles=(minimal x509 dual hybrid)
+profiles=(minimal minimal-ed25519 x509 dual hybrid)
 
 packages_only=0
 thumbv6m=1
@@ -104,6 +104,7 @@ sign() {
         "$@" "$pkg_dir/firmware.bin" >/dev/null
 }
 sign minimal --signer "key=$fixtures/pki/ecdsa-p256/signer.key.pem"
+sign minimal-ed25519 --signer "key=$fixtures/pki/ed25519/signer.key.pem"
 sign x509 --signer "$(x509 ecdsa-p256 "$tsa_p256")"
 sign dual --signer "$(x509 ecdsa-p256 "$tsa_p256")" --signer "$(x509 sm2 "$tsa_sm2")"
 sign hybrid --signer "$(x509 ecdsa-p256 "$tsa_p256")" --signer "$(x509 ml-dsa-65 "$tsa_mldsa")"
@@ -116,6 +117,7 @@ pki=$fixtures/pki
 host_args() {
     case $1 in
         minimal) echo "--trust-key $pki/ecdsa-p256/signer.pub.pem --require ecdsa-p256" ;;
+        minimal-ed25519) echo "--trust-key $pki/ed25519/signer.pub.pem --require ed25519" ;;
         x509) echo "--trust $pki/ecdsa-p256/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --require ecdsa-p256 --require-timestamp" ;;
         dual) echo "--trust $pki/ecdsa-p256/root.cert.pem --trust $pki/sm2/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --tsa-trust $pki/sm2/tsa-root.cert.pem --require ecdsa-p256+sm2 --require-timestamp" ;;
         hybrid) echo "--trust $pki/ecdsa-p256/root.cert.pem --trust $pki/ml-dsa-65/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --tsa-trust $pki/ml-dsa-65/tsa-root.cert.pem --require ecdsa-p256+ml-dsa-65 --require-timestamp" ;;
@@ -227,7 +229,7 @@ fi
 # 5. Report.
 # ---------------------------------------------------------------------------
 echo
-echo "thumbv7em-none-eabihf, opt-level s, LTO, codegen-units 1, panic abort; QEMU mps2-an386."
+echo "thumbv7em-none-eabihf, opt-level z, LTO, codegen-units 1, panic abort, sha2 compact; QEMU mps2-an386."
 echo "Baseline (same runtime, no verifier): .text $base_text, .rodata $base_rodata bytes."
 echo "Bytes. verifier flash = .text + .rodata - baseline; anchors = trust material in flash;"
 echo "static RAM = .data + .bss (includes the verifier buffer and a 4 KiB chunk buffer);"
@@ -247,7 +249,7 @@ if ((frames > 0)); then
         # Frame sizes need nightly's -Z emit-stack-sizes: a separate build.
         sized=$fw_target/stack-sizes
         (cd "$here" && CARGO_TARGET_DIR=$sized OTASEAL_FW_PACKAGES=$pkg_dir \
-            RUSTFLAGS="-C link-arg=-Tlink.x -Z emit-stack-sizes" \
+            RUSTFLAGS="-C link-arg=-Tlink.x --cfg sha2_backend_soft=\"compact\" -Z emit-stack-sizes" \
             cargo +nightly build -q --release --target thumbv7em-none-eabihf --features "$p") ||
             die "nightly build of $p for stack sizes failed"
         echo

@@ -82,6 +82,13 @@ mod app {
         pub const TIMESTAMPED: SuiteSet = SuiteSet::EMPTY;
         pub const MAX_ENVELOPE: usize = 1024;
     }
+    #[cfg(feature = "minimal-ed25519")]
+    mod require {
+        use super::*;
+        pub const SUITES: SuiteSet = SuiteSet::EMPTY.with(Suite::Ed25519);
+        pub const TIMESTAMPED: SuiteSet = SuiteSet::EMPTY;
+        pub const MAX_ENVELOPE: usize = 1024;
+    }
     #[cfg(feature = "x509")]
     mod require {
         use super::*;
