@@ -54,6 +54,15 @@ pub const fn family_compiled(alg: DigestAlg) -> bool {
     }
 }
 
+/// How many digest families this build compiles: the capacity of a
+/// payload's hasher states (a family that is not compiled gets none: it
+/// makes [`PayloadHasher::finish`] fail). A SHA-256-only device then keeps
+/// one pair of states, not room for four (about 700 bytes of its stack).
+pub(crate) const COMPILED_FAMILY_COUNT: usize = 1
+    + cfg!(feature = "sha384") as usize
+    + cfg!(feature = "sha512") as usize
+    + cfg!(feature = "sm3") as usize;
+
 /// The digest families compiled into this build.
 pub fn compiled_families() -> DigestSet {
     [
@@ -210,7 +219,7 @@ struct FamilyState {
 pub struct PayloadHasher {
     /// A requested family is not compiled in: `finish` refuses.
     missing: bool,
-    families: heapless::Vec<FamilyState, 4>,
+    families: heapless::Vec<FamilyState, COMPILED_FAMILY_COUNT>,
     chunk_size: u64,
     size: u64,
     /// Bytes absorbed so far.
@@ -237,7 +246,7 @@ impl PayloadHasher {
             root.update(&size.to_be_bytes());
             root.update(&[chunk_log2]);
             chunk.update(&[0x00]);
-            // At most four families exist, so the push cannot fail.
+            // Only compiled families get here, so the push cannot fail.
             let _ = families.push(FamilyState { alg, chunk, root });
         }
         PayloadHasher {

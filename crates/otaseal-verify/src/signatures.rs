@@ -113,13 +113,44 @@ pub fn check_envelope<'e>(
     trust: &TrustStore<'_>,
     verdict: &mut EnvelopeVerdict,
 ) -> Result<(Manifest<'e>, &'e [u8]), VerifyError> {
-    let envelope = Envelope::decode(envelope_bytes)?;
-    let manifest = Manifest::decode(envelope.manifest)?;
+    check_envelope_then(
+        envelope_bytes,
+        scratch,
+        policy,
+        trust,
+        verdict,
+        |m, bytes| (m.clone(), bytes),
+    )
+}
+
+/// [`check_envelope`], handing the manifest to `then` by reference. The
+/// decoded envelope (720 bytes on a 32-bit target) and manifest (1.6 KB)
+/// stay in the `Result`s the decoders wrote, borrowed rather than moved out,
+/// so the frame that is live during signature verification holds each once
+/// (the streaming verifier keeps only a few of the manifest's fields).
+pub(crate) fn check_envelope_then<'e, R>(
+    envelope_bytes: &'e [u8],
+    scratch: &mut [u8],
+    policy: &Policy<'_>,
+    trust: &TrustStore<'_>,
+    verdict: &mut EnvelopeVerdict,
+    then: impl FnOnce(&Manifest<'e>, &'e [u8]) -> R,
+) -> Result<R, VerifyError> {
+    let envelope = Envelope::decode(envelope_bytes);
+    let envelope = match &envelope {
+        Ok(envelope) => envelope,
+        Err(e) => return Err(VerifyError::from(e.clone())),
+    };
+    let manifest = Manifest::decode(envelope.manifest);
+    let manifest = match &manifest {
+        Ok(manifest) => manifest,
+        Err(e) => return Err(VerifyError::from(*e)),
+    };
     match_declarations(&manifest.signers, &envelope.signatures)?;
 
     let mut first_broken = None;
     for (index, sig) in envelope.signatures.iter().enumerate() {
-        let report = check_signature(index, sig, &envelope, &manifest, scratch, policy, trust)?;
+        let report = check_signature(index, sig, envelope, manifest, scratch, policy, trust)?;
         if report.status == SignatureStatus::Invalid && first_broken.is_none() {
             first_broken = report.reason;
         }
@@ -156,8 +187,8 @@ pub fn check_envelope<'e>(
     {
         return Err(VerifyError::ManifestExpired { expires });
     }
-    verdict.digests = select_digests(policy, verdict.valid, &manifest)?;
-    Ok((manifest, envelope.manifest))
+    verdict.digests = select_digests(policy, verdict.valid, manifest)?;
+    Ok(then(manifest, envelope.manifest))
 }
 
 /// Every declared signer has exactly one signature, in declaration order,

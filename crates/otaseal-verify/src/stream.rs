@@ -17,7 +17,7 @@ use otaseal_manifest::{DigestSet, EnvelopeError, Manifest, PayloadKind};
 use crate::digest::{ChunkDigester, DigestValue, PayloadHasher, SerialDigester};
 use crate::error::VerifyError;
 use crate::policy::{Policy, TrustStore};
-use crate::signatures::{EnvelopeVerdict, check_envelope};
+use crate::signatures::{EnvelopeVerdict, check_envelope_then};
 
 /// Bytes of the end-of-archive blocks.
 const END_LEN: usize = END_BLOCKS * BLOCK;
@@ -40,9 +40,24 @@ struct CurrentPayload {
     magic: Option<(u64, &'static [u8])>,
     /// Payload bytes seen so far (for the magic check).
     pos: u64,
-    expected: heapless::Vec<(otaseal_manifest::DigestAlg, DigestValue), 4>,
+    /// Roots of the selected families, all compiled (`select_digests`); a
+    /// root left out for want of room would fail `end_payload`, not pass.
+    expected: heapless::Vec<
+        (otaseal_manifest::DigestAlg, DigestValue),
+        { crate::digest::COMPILED_FAMILY_COUNT },
+    >,
     /// The payload's size, for the padding that follows it.
     size: u64,
+}
+
+/// The manifest fields the payload phases use, and where its bytes are.
+struct ManifestFacts {
+    at: usize,
+    len: usize,
+    payload_count: usize,
+    created: u64,
+    chunk_log2: u8,
+    security_version: u64,
 }
 
 /// What a successful verification established.
@@ -389,33 +404,43 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             .split_at_mut_checked(self.envelope_len)
             .ok_or(VerifyError::BufferTooSmall)?;
         let envelope: &[u8] = envelope;
-        let (manifest, manifest_bytes) = check_envelope(
+        // What the payloads need of the manifest; the manifest itself is
+        // decoded again per payload from its bytes in `buf`.
+        let facts = check_envelope_then(
             envelope,
             scratch,
             &self.policy,
             &self.trust,
             &mut self.verdict,
+            |manifest, manifest_bytes| ManifestFacts {
+                at: manifest_bytes.as_ptr() as usize,
+                len: manifest_bytes.len(),
+                payload_count: manifest.payloads.len(),
+                created: manifest.created,
+                chunk_log2: manifest.chunk_log2,
+                security_version: manifest.security_version,
+            },
         )?;
         // The envelope header was read before the manifest said which mtime
         // the signer wrote; compare it now, before any payload byte.
-        let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, manifest.created)
+        let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, facts.created)
             .map_err(|_| VerifyError::HeaderMismatch { member: 0 })?;
         if expected != self.header {
             return Err(VerifyError::HeaderMismatch { member: 0 });
         }
         // The manifest bytes borrow from the envelope: remember their span.
-        let start = (manifest_bytes.as_ptr() as usize)
+        let start = facts
+            .at
             .checked_sub(envelope.as_ptr() as usize)
             .ok_or(VerifyError::BufferTooSmall)?;
         let end = start
-            .checked_add(manifest_bytes.len())
+            .checked_add(facts.len)
             .ok_or(VerifyError::BufferTooSmall)?;
         self.manifest_at = (start, end);
-        self.payload_count = manifest.payloads.len();
-        self.mtime = manifest.created;
-        self.chunk_log2 = manifest.chunk_log2;
-        self.security_version = manifest.security_version;
-        drop(manifest);
+        self.payload_count = facts.payload_count;
+        self.mtime = facts.created;
+        self.chunk_log2 = facts.chunk_log2;
+        self.security_version = facts.security_version;
         self.next_member(0);
         Ok(())
     }
