@@ -64,6 +64,22 @@ const PROFILES: &[(&str, Trust)] = &[
             ],
         },
     ),
+    (
+        "all",
+        Trust {
+            keys: &[],
+            roots: &[
+                "ecdsa-p256/root.cert.pem",
+                "sm2/root.cert.pem",
+                "ml-dsa-65/root.cert.pem",
+            ],
+            tsa_roots: &[
+                "ecdsa-p256/tsa-root.cert.pem",
+                "sm2/tsa-root.cert.pem",
+                "ml-dsa-65/tsa-root.cert.pem",
+            ],
+        },
+    ),
 ];
 
 type BoxError = Box<dyn std::error::Error>;

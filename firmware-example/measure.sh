@@ -30,7 +30,7 @@ fw_target=${FW_TARGET_DIR:-$here/target}
 pkg_dir=$fw_target/packages
 out_dir=$fw_target/measure
 qemu_timeout=${QEMU_TIMEOUT:-120}
-profiles=(minimal minimal-ed25519 x509 dual hybrid)
+profiles=(minimal minimal-ed25519 x509 dual hybrid all)
 
 packages_only=0
 thumbv6m=1
@@ -108,6 +108,8 @@ sign minimal-ed25519 --signer "key=$fixtures/pki/ed25519/signer.key.pem"
 sign x509 --signer "$(x509 ecdsa-p256 "$tsa_p256")"
 sign dual --signer "$(x509 ecdsa-p256 "$tsa_p256")" --signer "$(x509 sm2 "$tsa_sm2")"
 sign hybrid --signer "$(x509 ecdsa-p256 "$tsa_p256")" --signer "$(x509 ml-dsa-65 "$tsa_mldsa")"
+sign all --signer "$(x509 ecdsa-p256 "$tsa_p256")" --signer "$(x509 sm2 "$tsa_sm2")" \
+    --signer "$(x509 ml-dsa-65 "$tsa_mldsa")"
 cleanup
 trap - EXIT
 
@@ -121,6 +123,7 @@ host_args() {
         x509) echo "--trust $pki/ecdsa-p256/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --require ecdsa-p256 --require-timestamp" ;;
         dual) echo "--trust $pki/ecdsa-p256/root.cert.pem --trust $pki/sm2/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --tsa-trust $pki/sm2/tsa-root.cert.pem --require ecdsa-p256+sm2 --require-timestamp" ;;
         hybrid) echo "--trust $pki/ecdsa-p256/root.cert.pem --trust $pki/ml-dsa-65/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --tsa-trust $pki/ml-dsa-65/tsa-root.cert.pem --require ecdsa-p256+ml-dsa-65 --require-timestamp" ;;
+        all) echo "--trust $pki/ecdsa-p256/root.cert.pem --trust $pki/sm2/root.cert.pem --trust $pki/ml-dsa-65/root.cert.pem --tsa-trust $pki/ecdsa-p256/tsa-root.cert.pem --tsa-trust $pki/sm2/tsa-root.cert.pem --tsa-trust $pki/ml-dsa-65/tsa-root.cert.pem --require ecdsa-p256+sm2+ml-dsa-65 --require-timestamp" ;;
     esac
 }
 for p in "${profiles[@]}"; do

@@ -113,6 +113,17 @@ mod app {
         pub const MAX_ENVELOPE: usize = 32 * 1024;
     }
 
+    #[cfg(feature = "all")]
+    mod require {
+        use super::*;
+        pub const SUITES: SuiteSet = SuiteSet::EMPTY
+            .with(Suite::EcdsaP256)
+            .with(Suite::Sm2)
+            .with(Suite::MlDsa65);
+        pub const TIMESTAMPED: SuiteSet = SUITES;
+        pub const MAX_ENVELOPE: usize = 40 * 1024;
+    }
+
     const BUF_LEN: usize = buffer_size(require::MAX_ENVELOPE);
     /// The verifier's buffer (envelope + one Sig_structure): static, so it
     /// is not part of the stack figure.

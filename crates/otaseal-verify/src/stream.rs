@@ -423,9 +423,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
         )?;
         // The envelope header was read before the manifest said which mtime
         // the signer wrote; compare it now, before any payload byte.
-        let expected = member_header(ENVELOPE_MEMBER, self.envelope_len as u64, facts.created)
-            .map_err(|_| VerifyError::HeaderMismatch { member: 0 })?;
-        if expected != self.header {
+        if !header_is(
+            &self.header,
+            ENVELOPE_MEMBER,
+            self.envelope_len as u64,
+            facts.created,
+        ) {
             return Err(VerifyError::HeaderMismatch { member: 0 });
         }
         // The manifest bytes borrow from the envelope: remember their span.
@@ -467,9 +470,7 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             .ok_or(VerifyError::BufferTooSmall)?;
         let manifest = Manifest::decode(bytes)?;
         let payload = manifest.payloads.get(index).ok_or(mismatch)?;
-        let expected =
-            member_header(payload.name, payload.size, self.mtime).map_err(|_| mismatch)?;
-        if expected != self.header {
+        if !header_is(&self.header, payload.name, payload.size, self.mtime) {
             return Err(mismatch);
         }
         let mut families = DigestSet::EMPTY;
@@ -580,6 +581,15 @@ fn kind_magic(kind: PayloadKind) -> Option<(u64, &'static [u8])> {
         PayloadKind::TarGz => Some((0, &[0x1f, 0x8b])),
         PayloadKind::Zip => Some((0, b"PK")),
     }
+}
+
+/// Whether `header` is the block the signer's `member_header` writes for
+/// this member (a member the signer could not have written never is).
+/// Out of line: the 512-byte expected block takes stack only here, not in
+/// the frames that also hold a decoded envelope or manifest.
+#[inline(never)]
+fn header_is(header: &[u8; BLOCK], name: &str, size: u64, mtime: u64) -> bool {
+    member_header(name, size, mtime).is_ok_and(|expected| expected == *header)
 }
 
 /// Whether `chunk`, which starts at payload offset `pos`, agrees with
