@@ -139,7 +139,7 @@ pub(crate) fn check_envelope_then<'e, R>(
     let envelope = Envelope::decode(envelope_bytes);
     let envelope = match &envelope {
         Ok(envelope) => envelope,
-        Err(e) => return Err(VerifyError::from(e.clone())),
+        Err(e) => return Err(VerifyError::from(*e)),
     };
     let manifest = Manifest::decode(envelope.manifest);
     let manifest = match &manifest {
