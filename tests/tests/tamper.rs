@@ -1223,3 +1223,321 @@ fn every_single_byte_flip_is_rejected() {
     });
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+// ---------------------------------------------------------------------------
+// Library API: what the payload sink receives, and the codes only hand-built
+// packages reach. `PackageVerifier::update_with` is what a device calls.
+// ---------------------------------------------------------------------------
+
+/// What one run of the streaming verifier produced.
+struct LibRun {
+    result: Result<otaseal_verify::Verified, VerifyError>,
+    /// Every `(payload index, bytes)` the sink received, concatenated per payload.
+    sink: Vec<(usize, Vec<u8>)>,
+    verdict: otaseal_verify::EnvelopeVerdict,
+}
+
+impl LibRun {
+    fn sink_bytes(&self) -> usize {
+        self.sink.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    #[track_caller]
+    fn code(&self) -> &'static str {
+        match &self.result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/// The fixture PKI's roots (or another PKI's) as DER.
+fn root_ders(pki: &Path) -> Vec<Vec<u8>> {
+    let pem = std::fs::read_to_string(pki.join("roots.pem")).unwrap();
+    pki::certs_from_pem(&pem).unwrap()
+}
+
+/// Feeds `bytes` in `chunk`-byte pieces to a `PackageVerifier` trusting the
+/// roots of `pki` and the SubjectPublicKeyInfo DERs `keys`, with the policy
+/// `tweak` makes; records what the sink receives. After a failed `update`
+/// it feeds the rest anyway (a careless caller), and checks that every later
+/// call repeats the first error.
+fn run_lib(
+    bytes: &[u8],
+    pki: &Path,
+    keys: &[&[u8]],
+    chunk: usize,
+    tweak: impl FnOnce(&mut Policy<'_>),
+) -> LibRun {
+    let ders = root_ders(pki);
+    let anchors: Vec<TrustAnchor<'_>> = ders
+        .iter()
+        .map(|d| otaseal_verify::anchor_from_der(d).unwrap())
+        .collect();
+    let mut policy = Policy {
+        time: Some(created() + 60),
+        ..Policy::default()
+    };
+    tweak(&mut policy);
+    let trust = TrustStore {
+        roots: &anchors,
+        keys,
+        tsa_roots: &[],
+    };
+    let mut buf = vec![0u8; otaseal_verify::buffer_size(64 * 1024)];
+    let mut v = PackageVerifier::new(&mut buf, policy, trust);
+    let mut sink: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut first_error = None;
+    for c in bytes.chunks(chunk) {
+        let r = v.update_with(c, &mut |i, data| match sink.last_mut() {
+            Some((j, acc)) if *j == i => acc.extend_from_slice(data),
+            _ => sink.push((i, data.to_vec())),
+        });
+        match (r, first_error) {
+            (Err(e), None) => first_error = Some(e),
+            (r, Some(e)) => assert_eq!(r, Err(e), "an error is final"),
+            (Ok(()), None) => {}
+        }
+    }
+    let verdict = v.envelope_verdict().clone();
+    let result = v.finish();
+    if let Some(e) = first_error {
+        assert_eq!(result.as_ref().err(), Some(&e), "finish repeats the error");
+    }
+    LibRun {
+        result,
+        sink,
+        verdict,
+    }
+}
+
+/// The fixture package's envelope with its parts edited by `edit`.
+fn fixture_with_parts(edit: impl FnOnce(&mut Vec<Sign1Parts>)) -> Vec<u8> {
+    let (manifest, mut parts) = parts_of(&envelope_of(&fx().bytes));
+    edit(&mut parts);
+    with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts))
+}
+
+#[test]
+fn lib_control_sink_receives_every_payload_byte_of_an_accepted_package() {
+    let (fw, app) = payload_data();
+    for chunk in [1usize, 511, 4096, 1 << 20] {
+        let run = run_lib(&fx().bytes, &fx().pki, &[], chunk, |_| {});
+        assert_eq!(run.code(), "ok", "chunk {chunk}");
+        assert_eq!(run.sink, vec![(0, fw.clone()), (1, app.clone())]);
+    }
+}
+
+/// spec/format.md, "no payload byte before the envelope passed": for every
+/// rejection decided in the envelope, the sink gets nothing, whatever the
+/// read size and even when the caller keeps feeding after the error.
+#[test]
+fn lib_sink_receives_zero_bytes_on_every_envelope_rejection() {
+    let ders_other = root_ders(&fx().other_pki);
+    assert!(!ders_other.is_empty());
+    let expiring = p256_package(|m| m.expires = Some(created() + 600), |_| {});
+    let bad_signature = fixture_with_parts(|parts| parts[0].signature[5] ^= 1);
+    let bad_token = fixture_with_parts(|parts| parts[0].timestamp = Some(b"junk".to_vec()));
+    static ML_DSA_87: [otaseal_verify::SuiteSet; 1] =
+        [otaseal_verify::SuiteSet::EMPTY.with(Suite::MlDsa87)];
+    type Tweak<'t> = Box<dyn FnOnce(&mut Policy<'_>) + 't>;
+    let cases: Vec<(&str, &[u8], &Path, Tweak<'_>)> = vec![
+        (
+            "signature-invalid",
+            &bad_signature,
+            &fx().pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "chain-untrusted",
+            &fx().bytes,
+            &fx().other_pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "policy-unsatisfied",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.require = otaseal_verify::Requirement::AnyOf(&ML_DSA_87)),
+        ),
+        (
+            "hw-incompatible",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.hw_id = Some("rev-z")),
+        ),
+        (
+            "rollback",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.min_security_version = Some(6)),
+        ),
+        (
+            "manifest-expired",
+            &expiring,
+            &fx().pki,
+            Box::new(|p| p.time = Some(created() + 601)),
+        ),
+        (
+            "timestamp-malformed",
+            &bad_token,
+            &fx().pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "timestamp-missing",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| {
+                p.require_timestamp = otaseal_verify::SuiteSet::EMPTY.with(Suite::EcdsaP256)
+            }),
+        ),
+    ];
+    // The expiring package is accepted before its expiry (a control).
+    assert_eq!(
+        run_lib(&expiring, &fx().pki, &[], 4096, |_| {}).code(),
+        "ok"
+    );
+    for (code, bytes, pki, tweak) in cases {
+        // Whole package in one call: the verifier sees every payload byte
+        // in the same `update` as the envelope.
+        let run = run_lib(bytes, pki, &[], bytes.len(), tweak);
+        assert_eq!(run.code(), code);
+        assert_eq!(run.sink_bytes(), 0, "{code}: sink received payload bytes");
+    }
+    // The same for small, odd read sizes on two of them.
+    for chunk in [1usize, 7, 512, 513] {
+        let run = run_lib(&bad_signature, &fx().pki, &[], chunk, |_| {});
+        assert_eq!((run.code(), run.sink_bytes()), ("signature-invalid", 0));
+        let run = run_lib(&fx().bytes, &fx().pki, &[], chunk, |p| p.hw_id = Some("x"));
+        assert_eq!((run.code(), run.sink_bytes()), ("hw-incompatible", 0));
+    }
+}
+
+/// A raw-key package signed by a key the device does not trust: rejected in
+/// the envelope (`key-untrusted`), nothing reaches the sink; with a token
+/// (junk) on that untrusted signature it is still rejected for the token.
+#[test]
+fn lib_untrusted_raw_key_rejects_before_the_payload_and_its_token_is_parsed() {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let other = load_signer(&fx().other_pki, "ecdsa-p256");
+    let (fw, _) = payload_data();
+    let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+    let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
+    let protected = encode_protected(-9, &signer.key.key_id(), &[]);
+    let part = sign_part(&signer, protected, &manifest);
+    let pkg = container(&encode_envelope(&manifest, &[part.clone()]), &payloads);
+    let spki = signer.key.public_spki_der();
+    let other_spki = other.key.public_spki_der();
+    let run = run_lib(&pkg, &fx().pki, &[&spki], pkg.len(), |_| {});
+    assert_eq!(run.code(), "ok", "control: the trusted key");
+    let run = run_lib(&pkg, &fx().pki, &[&other_spki], pkg.len(), |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("key-untrusted", 0));
+    assert_eq!(
+        run.verdict.signatures[0].status,
+        otaseal_verify::SignatureStatus::Untrusted
+    );
+    let mut with_token = part;
+    with_token.timestamp = Some(b"junk".to_vec());
+    let pkg = container(&encode_envelope(&manifest, &[with_token]), &payloads);
+    let run = run_lib(&pkg, &fx().pki, &[&other_spki], pkg.len(), |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("timestamp-malformed", 0));
+}
+
+/// A single-signer package whose signer declares `alg` (with the fixture
+/// ecdsa-p256 key and chain; the signature is a real P-256 one), and an
+/// optional token on it.
+fn package_with_alg(alg: i64, token: Option<Vec<u8>>) -> Vec<u8> {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, _) = payload_data();
+    let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+    let manifest = manifest_bytes(&[(alg, signer.key.key_id())], &payloads, |_| {});
+    let mut part = sign_part(&signer, protected_of(&signer, alg), &manifest);
+    part.timestamp = token;
+    container(&encode_envelope(&manifest, &[part]), &payloads)
+}
+
+/// policy.md 2: a suite this verifier does not know is `unsupported`, never
+/// `valid`; with nothing else declared the package is `no-supported-suite`.
+/// A token on such a signature is still parsed: junk rejects.
+#[test]
+fn lib_unknown_suite_is_unsupported_and_no_supported_suite() {
+    let pkg = package_with_alg(-9, None);
+    assert_eq!(run_lib(&pkg, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+    let pkg = package_with_alg(-65_000, None);
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("no-supported-suite", 0));
+    assert_eq!(run.verdict.signatures.len(), 1);
+    assert_eq!(
+        run.verdict.signatures[0].status,
+        otaseal_verify::SignatureStatus::Unsupported
+    );
+    assert_eq!(run.verdict.signatures[0].status.name(), "unsupported");
+    let pkg = package_with_alg(-65_000, Some(b"junk".to_vec()));
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("timestamp-malformed", 0));
+}
+
+/// Envelope and manifest codes that no signer writes: each is built by hand
+/// (validly signed where a signature is involved) and rejected in the
+/// envelope with its own code, nothing reaching the sink.
+#[test]
+fn lib_envelope_and_manifest_structure_codes() {
+    let (manifest, parts) = parts_of(&envelope_of(&fx().bytes));
+    let envelope = encode_envelope(&manifest, &parts);
+    // [1, manifest, [...]]: the version is the byte after the array head.
+    assert_eq!(envelope[..2], [0x83, 0x01]);
+    let mut v2 = envelope.clone();
+    v2[1] = 0x02;
+    let nine: Vec<Sign1Parts> = std::iter::repeat_n(parts[0].clone(), 9).collect();
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let kid = signer.key.key_id();
+    let garbage_leaf = encode_protected(-9, &kid, &[b"not a certificate".as_slice()]);
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let bad_leaf_manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    let bad_leaf = container(
+        &encode_envelope(
+            &bad_leaf_manifest,
+            &[sign_part(&signer, garbage_leaf, &bad_leaf_manifest)],
+        ),
+        &payloads,
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("envelope-version", with_envelope(&fx().bytes, &v2)),
+        (
+            "envelope-limit",
+            with_envelope(&fx().bytes, &encode_envelope(&manifest, &nine)),
+        ),
+        (
+            "manifest-malformed",
+            p256_package(|m| m.hw_compat.clear(), |_| {}),
+        ),
+        (
+            "manifest-limit",
+            p256_package(|m| m.chunk_log2 = 30, |_| {}),
+        ),
+        (
+            "manifest-duplicate-signer",
+            p256_package(
+                |m| {
+                    let first = m.signers[0];
+                    m.signers.push(first).unwrap();
+                },
+                |_| {},
+            ),
+        ),
+        (
+            "manifest-duplicate-hw-id",
+            p256_package(|m| m.hw_compat.push("rev-a").unwrap(), |_| {}),
+        ),
+        ("cert-malformed", bad_leaf),
+    ];
+    for (code, pkg) in cases {
+        let run = run_lib(&pkg, &fx().pki, &[], 1000, |_| {});
+        assert_eq!(run.code(), code);
+        assert_eq!(run.sink_bytes(), 0, "{code}");
+        // The CLI says the same.
+        rejected(&verify(&put(code, &pkg), &[]), code);
+    }
+}
