@@ -1541,3 +1541,156 @@ fn lib_envelope_and_manifest_structure_codes() {
         rejected(&verify(&put(code, &pkg), &[]), code);
     }
 }
+
+/// An envelope member declaring more than the format's 256 KiB: refused from
+/// the header alone (`envelope-too-large`), before anything is buffered.
+#[test]
+fn lib_envelope_larger_than_the_format_allows() {
+    let max = otaseal_manifest::container::MAX_ENVELOPE_SIZE;
+    let mut pkg = member_header(ENVELOPE_MEMBER, max + 1, created())
+        .unwrap()
+        .to_vec();
+    pkg.resize(pkg.len() + 4 * BLOCK, 0);
+    let run = run_lib(&pkg, &fx().pki, &[], 100, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("envelope-too-large", 0));
+    assert_eq!(
+        run.result.unwrap_err(),
+        VerifyError::EnvelopeTooLarge { size: max + 1 }
+    );
+}
+
+/// P-256 group order n, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `n - s` for big-endian 32-byte values (s < n).
+fn p256_negate(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = P256_N[i] as i16 - s[i] as i16 - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// The fixture's (low-S) P-256 signature with S replaced by n - S: the same
+/// signature mathematically, in the encoding the format forbids.
+#[test]
+fn lib_high_s_cose_signature() {
+    let (_, parts) = parts_of(&envelope_of(&fx().bytes));
+    let sig = &parts[0].signature;
+    assert_eq!(sig.len(), 64, "the first signature is the P-256 one");
+    let high = fixture_with_parts(|parts| {
+        let s = p256_negate(&parts[0].signature[32..]);
+        parts[0].signature[32..].copy_from_slice(&s);
+    });
+    // n - (n - S) = S: the helper is its own inverse (a check on it).
+    assert_eq!(p256_negate(&p256_negate(&sig[32..])), sig[32..].to_vec());
+    let run = run_lib(&high, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("signature-high-s", 0));
+    rejected(&verify(&put("high-s", &high), &[]), "signature-high-s");
+}
+
+/// A payload declared `tar` that does not carry `ustar` at 257.
+#[test]
+fn lib_payload_kind_mismatch() {
+    let pkg = p256_package(|m| m.payloads[0].kind = PayloadKind::Tar, |_| {});
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!(run.code(), "payload-kind-mismatch");
+    assert!(run.sink_bytes() <= 4096, "stopped at the first read");
+    let control = p256_package(|_| {}, |_| {});
+    assert_eq!(run_lib(&control, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+}
+
+/// Header and content lengths of the DER TLV at `at`.
+fn der_at(der: &[u8], at: usize) -> (usize, usize) {
+    let first = der[at + 1] as usize;
+    if first < 0x80 {
+        return (2, first);
+    }
+    let n = first & 0x7f;
+    let len = der[at + 2..at + 2 + n]
+        .iter()
+        .fold(0usize, |acc, b| acc << 8 | *b as usize);
+    (2 + n, len)
+}
+
+/// A DER TLV.
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// policy.md 3: a leaf whose keyUsage is present without digitalSignature
+/// is refused (`cert-key-usage`). Built without openssl: the fixture's
+/// code-signing leaf, keyUsage digitalSignature (`03 02 07 80`) turned into
+/// keyEncipherment (`03 02 05 20`, same length), re-signed by the fixture
+/// intermediate.
+#[test]
+fn lib_leaf_without_digital_signature_key_usage() {
+    let p = fx().pki.join("ecdsa-p256");
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let inter_key = SigningKey::load(&p.join("intermediate.key.pem")).unwrap();
+    let leaf = &signer.chain[0];
+    let (outer_head, _) = der_at(leaf, 0);
+    let (tbs_head, tbs_len) = der_at(leaf, outer_head);
+    let mut tbs = leaf[outer_head..outer_head + tbs_head + tbs_len].to_vec();
+    let ku_oid = [0x06, 0x03, 0x55, 0x1d, 0x0f];
+    let at = tbs
+        .windows(ku_oid.len())
+        .position(|w| w == ku_oid)
+        .expect("leaf has keyUsage");
+    let value = tbs[at..]
+        .windows(4)
+        .position(|w| w == [0x03, 0x02, 0x07, 0x80])
+        .expect("digitalSignature only")
+        + at;
+    let resign = |tbs: &[u8]| {
+        let (sig, alg) = inter_key.sign_x509(tbs).unwrap();
+        let mut bits = vec![0u8];
+        bits.extend_from_slice(&sig);
+        der_tlv(0x30, &[tbs, &alg, &der_tlv(0x03, &bits)].concat())
+    };
+    let package_with_leaf = |leaf: Vec<u8>| {
+        let mut chain = signer.chain.clone();
+        chain[0] = leaf;
+        let (fw, _) = payload_data();
+        let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+        let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
+        let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        let protected = encode_protected(-9, &signer.key.key_id(), &refs);
+        let part = sign_part(&signer, protected, &manifest);
+        container(&encode_envelope(&manifest, &[part]), &payloads)
+    };
+    // Control: the unchanged TBS, re-signed the same way, is accepted.
+    let control = package_with_leaf(resign(&tbs));
+    assert_eq!(run_lib(&control, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+    tbs[value + 2..value + 4].copy_from_slice(&[0x05, 0x20]);
+    let pkg = package_with_leaf(resign(&tbs));
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("cert-key-usage", 0));
+    rejected(
+        &verify(&put("no-digital-signature", &pkg), &[]),
+        "cert-key-usage",
+    );
+}
