@@ -1426,7 +1426,10 @@ fn lib_untrusted_raw_key_rejects_before_the_payload_and_its_token_is_parsed() {
     let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
     let protected = encode_protected(-9, &signer.key.key_id(), &[]);
     let part = sign_part(&signer, protected, &manifest);
-    let pkg = container(&encode_envelope(&manifest, &[part.clone()]), &payloads);
+    let pkg = container(
+        &encode_envelope(&manifest, std::slice::from_ref(&part)),
+        &payloads,
+    );
     let spki = signer.key.public_spki_der();
     let other_spki = other.key.public_spki_der();
     let run = run_lib(&pkg, &fx().pki, &[&spki], pkg.len(), |_| {});
