@@ -13,9 +13,10 @@
 # Deterministic: the samples and unsafe archives are byte-identical on every
 # run (fixed content from SHA-256 counter streams, fixed mtimes and owners,
 # archives written by python3 without zlib). Packages use a fixed --created,
-# so packages signed only by deterministic suites (ECDSA with RFC 6979,
-# Ed25519) come out byte-identical too; SM2, RSA-PSS and ML-DSA signatures
-# are randomized, so packages carrying them differ on every regeneration.
+# so packages signed only by deterministic suites (ECDSA and SM2 with RFC 6979
+# nonces, Ed25519) come out byte-identical too; RSA-PSS and ML-DSA signatures
+# are randomized, so packages carrying them differ on every regeneration, and
+# RFC 3161 tokens carry the TSA's clock and serial, so timestamped ones too.
 # --new-pki changes every key and certificate, and thus every package.
 #
 # EVERY KEY UNDER firmware-fixtures/ IS A THROWAWAY TEST KEY.
@@ -83,7 +84,15 @@ cd "$HERE"
 # Shared python helpers (written to a temporary module).
 # ---------------------------------------------------------------------------
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP" "$HERE/golden.new"' EXIT
+# One exit trap for everything: temporary files, and the loopback TSAs of
+# step 3 if the script stops while they run.
+TSA_PIDS=()
+TSA_TMP=
+cleanup() {
+    ((${#TSA_PIDS[@]})) && kill "${TSA_PIDS[@]}" 2>/dev/null
+    rm -rf "$TMP" "$HERE/golden.new" ${TSA_TMP:+"$TSA_TMP"}
+}
+trap cleanup EXIT
 cat >"$TMP/fixtures.py" <<'PY'
 """Deterministic archive writers and package mutators for regenerate.sh."""
 import calendar
@@ -586,26 +595,32 @@ sign wrong-hw.ota --version 4.2.0 --security-version 12 --hw-compat acme-rev-c \
 
 # Timestamped: one loopback TSA per family (serials kept outside the repo).
 TSA_TMP=$(mktemp -d)
-TSA_PIDS=()
-start_tsa() {  # suite -> prints URL
+# start_tsa SUITE VAR: starts the server in this shell (not in a $(...)
+# subshell, so its pid is recorded for the exit trap) and sets VAR to its URL.
+start_tsa() {
     local log="$TSA_TMP/$1.log"
-    otaseal tsa serve --listen 127.0.0.1:0 --key "pki/$1/tsa.key.pem" --cert "pki/$1/tsa.chain.pem" \
+    # The binary itself, not the `otaseal` function: a backgrounded function
+    # is a subshell, and killing its pid would leave the server running.
+    "$OTASEAL" tsa serve --listen 127.0.0.1:0 --key "pki/$1/tsa.key.pem" --cert "pki/$1/tsa.chain.pem" \
         --serial-store "$TSA_TMP/$1.serials" >"$log" 2>/dev/null &
     TSA_PIDS+=($!)
     for _ in $(seq 100); do
         grep -q listening "$log" 2>/dev/null && break
         sleep 0.1
     done
-    awk '/listening/{print $NF}' "$log"
+    printf -v "$2" '%s' "$(awk '/listening/{print $NF}' "$log")"
+    [ -n "${!2}" ] || { echo "TSA for $1 did not start" >&2; exit 1; }
 }
-stop_tsas() { kill "${TSA_PIDS[@]}" 2>/dev/null || true; rm -rf "$TSA_TMP"; }
-trap stop_tsas EXIT
-TSA_P256=$(start_tsa ecdsa-p256)
-TSA_SM2=$(start_tsa sm2)
+stop_tsas() {
+    kill "${TSA_PIDS[@]}" 2>/dev/null || true
+    wait "${TSA_PIDS[@]}" 2>/dev/null || true
+    TSA_PIDS=()
+}
+start_tsa ecdsa-p256 TSA_P256
+start_tsa sm2 TSA_SM2
 sign timestamped-p256-sm2.ota --version 4.2.0 --security-version 12 --hw-compat acme-rev-a \
     --signer "$(x509 ecdsa-p256),tsa=$TSA_P256" --signer "$(x509 sm2),tsa=$TSA_SM2" "$FW"
 stop_tsas
-trap - EXIT
 
 py flip-payload-byte golden.new/p256-sm2.ota golden.new/tampered-payload.ota firmware.bin
 # Signature 1 of the hybrid is ml-dsa-65 (signatures follow the --signer order).

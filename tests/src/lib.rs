@@ -121,13 +121,34 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Whether the `openssl` command is available (CI installs it).
+/// Whether the command-line tool `name` runs (`name version` / `--version`
+/// succeeds). A missing tool fails the calling test when the `CI`
+/// environment variable is set (CI installs every tool, so a skip there
+/// would hide a test); elsewhere it prints a note and returns `false`, and
+/// the test skips.
+#[track_caller]
+pub fn require_tool(name: &str) -> bool {
+    let runs = |arg: &str| {
+        Command::new(name)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("version") || runs("--version") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("`{name}` is required on CI (the CI environment variable is set) and does not run");
+    }
+    eprintln!("note: `{name}` not found; skipping (it would fail with CI set)");
+    false
+}
+
+/// Whether the `openssl` command is available: [`require_tool`], so it
+/// fails the test on CI when missing.
+#[track_caller]
 pub fn have_openssl() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    require_tool("openssl")
 }
 
 /// Runs `openssl` with `args` in `dir`, panicking with its output on failure.
@@ -749,7 +770,6 @@ pub fn s(p: &Path) -> &str {
 macro_rules! require_openssl {
     () => {
         if !$crate::have_openssl() {
-            eprintln!("note: openssl not found; skipping");
             return;
         }
     };

@@ -1223,3 +1223,477 @@ fn every_single_byte_flip_is_rejected() {
     });
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+// ---------------------------------------------------------------------------
+// Library API: what the payload sink receives, and the codes only hand-built
+// packages reach. `PackageVerifier::update_with` is what a device calls.
+// ---------------------------------------------------------------------------
+
+/// What one run of the streaming verifier produced.
+struct LibRun {
+    result: Result<otaseal_verify::Verified, VerifyError>,
+    /// Every `(payload index, bytes)` the sink received, concatenated per payload.
+    sink: Vec<(usize, Vec<u8>)>,
+    verdict: otaseal_verify::EnvelopeVerdict,
+}
+
+impl LibRun {
+    fn sink_bytes(&self) -> usize {
+        self.sink.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    #[track_caller]
+    fn code(&self) -> &'static str {
+        match &self.result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/// The fixture PKI's roots (or another PKI's) as DER.
+fn root_ders(pki: &Path) -> Vec<Vec<u8>> {
+    let pem = std::fs::read_to_string(pki.join("roots.pem")).unwrap();
+    pki::certs_from_pem(&pem).unwrap()
+}
+
+/// Feeds `bytes` in `chunk`-byte pieces to a `PackageVerifier` trusting the
+/// roots of `pki` and the SubjectPublicKeyInfo DERs `keys`, with the policy
+/// `tweak` makes; records what the sink receives. After a failed `update`
+/// it feeds the rest anyway (a careless caller), and checks that every later
+/// call repeats the first error.
+fn run_lib(
+    bytes: &[u8],
+    pki: &Path,
+    keys: &[&[u8]],
+    chunk: usize,
+    tweak: impl FnOnce(&mut Policy<'_>),
+) -> LibRun {
+    let ders = root_ders(pki);
+    let anchors: Vec<TrustAnchor<'_>> = ders
+        .iter()
+        .map(|d| otaseal_verify::anchor_from_der(d).unwrap())
+        .collect();
+    let mut policy = Policy {
+        time: Some(created() + 60),
+        ..Policy::default()
+    };
+    tweak(&mut policy);
+    let trust = TrustStore {
+        roots: &anchors,
+        keys,
+        tsa_roots: &[],
+    };
+    let mut buf = vec![0u8; otaseal_verify::buffer_size(64 * 1024)];
+    let mut v = PackageVerifier::new(&mut buf, policy, trust);
+    let mut sink: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut first_error = None;
+    for c in bytes.chunks(chunk) {
+        let r = v.update_with(c, &mut |i, data| match sink.last_mut() {
+            Some((j, acc)) if *j == i => acc.extend_from_slice(data),
+            _ => sink.push((i, data.to_vec())),
+        });
+        match (r, first_error) {
+            (Err(e), None) => first_error = Some(e),
+            (r, Some(e)) => assert_eq!(r, Err(e), "an error is final"),
+            (Ok(()), None) => {}
+        }
+    }
+    let verdict = v.envelope_verdict().clone();
+    let result = v.finish();
+    if let Some(e) = first_error {
+        assert_eq!(result.as_ref().err(), Some(&e), "finish repeats the error");
+    }
+    LibRun {
+        result,
+        sink,
+        verdict,
+    }
+}
+
+/// The fixture package's envelope with its parts edited by `edit`.
+fn fixture_with_parts(edit: impl FnOnce(&mut Vec<Sign1Parts>)) -> Vec<u8> {
+    let (manifest, mut parts) = parts_of(&envelope_of(&fx().bytes));
+    edit(&mut parts);
+    with_envelope(&fx().bytes, &encode_envelope(&manifest, &parts))
+}
+
+#[test]
+fn lib_control_sink_receives_every_payload_byte_of_an_accepted_package() {
+    let (fw, app) = payload_data();
+    for chunk in [1usize, 511, 4096, 1 << 20] {
+        let run = run_lib(&fx().bytes, &fx().pki, &[], chunk, |_| {});
+        assert_eq!(run.code(), "ok", "chunk {chunk}");
+        assert_eq!(run.sink, vec![(0, fw.clone()), (1, app.clone())]);
+    }
+}
+
+/// spec/format.md, "no payload byte before the envelope passed": for every
+/// rejection decided in the envelope, the sink gets nothing, whatever the
+/// read size and even when the caller keeps feeding after the error.
+#[test]
+fn lib_sink_receives_zero_bytes_on_every_envelope_rejection() {
+    let ders_other = root_ders(&fx().other_pki);
+    assert!(!ders_other.is_empty());
+    let expiring = p256_package(|m| m.expires = Some(created() + 600), |_| {});
+    let bad_signature = fixture_with_parts(|parts| parts[0].signature[5] ^= 1);
+    let bad_token = fixture_with_parts(|parts| parts[0].timestamp = Some(b"junk".to_vec()));
+    static ML_DSA_87: [otaseal_verify::SuiteSet; 1] =
+        [otaseal_verify::SuiteSet::EMPTY.with(Suite::MlDsa87)];
+    type Tweak<'t> = Box<dyn FnOnce(&mut Policy<'_>) + 't>;
+    let cases: Vec<(&str, &[u8], &Path, Tweak<'_>)> = vec![
+        (
+            "signature-invalid",
+            &bad_signature,
+            &fx().pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "chain-untrusted",
+            &fx().bytes,
+            &fx().other_pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "policy-unsatisfied",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.require = otaseal_verify::Requirement::AnyOf(&ML_DSA_87)),
+        ),
+        (
+            "hw-incompatible",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.hw_id = Some("rev-z")),
+        ),
+        (
+            "rollback",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| p.min_security_version = Some(6)),
+        ),
+        (
+            "manifest-expired",
+            &expiring,
+            &fx().pki,
+            Box::new(|p| p.time = Some(created() + 601)),
+        ),
+        (
+            "timestamp-malformed",
+            &bad_token,
+            &fx().pki,
+            Box::new(|_| {}),
+        ),
+        (
+            "timestamp-missing",
+            &fx().bytes,
+            &fx().pki,
+            Box::new(|p| {
+                p.require_timestamp = otaseal_verify::SuiteSet::EMPTY.with(Suite::EcdsaP256)
+            }),
+        ),
+    ];
+    // The expiring package is accepted before its expiry (a control).
+    assert_eq!(
+        run_lib(&expiring, &fx().pki, &[], 4096, |_| {}).code(),
+        "ok"
+    );
+    for (code, bytes, pki, tweak) in cases {
+        // Whole package in one call: the verifier sees every payload byte
+        // in the same `update` as the envelope.
+        let run = run_lib(bytes, pki, &[], bytes.len(), tweak);
+        assert_eq!(run.code(), code);
+        assert_eq!(run.sink_bytes(), 0, "{code}: sink received payload bytes");
+    }
+    // The same for small, odd read sizes on two of them.
+    for chunk in [1usize, 7, 512, 513] {
+        let run = run_lib(&bad_signature, &fx().pki, &[], chunk, |_| {});
+        assert_eq!((run.code(), run.sink_bytes()), ("signature-invalid", 0));
+        let run = run_lib(&fx().bytes, &fx().pki, &[], chunk, |p| p.hw_id = Some("x"));
+        assert_eq!((run.code(), run.sink_bytes()), ("hw-incompatible", 0));
+    }
+}
+
+/// A raw-key package signed by a key the device does not trust: rejected in
+/// the envelope (`key-untrusted`), nothing reaches the sink; with a token
+/// (junk) on that untrusted signature it is still rejected for the token.
+#[test]
+fn lib_untrusted_raw_key_rejects_before_the_payload_and_its_token_is_parsed() {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let other = load_signer(&fx().other_pki, "ecdsa-p256");
+    let (fw, _) = payload_data();
+    let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+    let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
+    let protected = encode_protected(-9, &signer.key.key_id(), &[]);
+    let part = sign_part(&signer, protected, &manifest);
+    let pkg = container(
+        &encode_envelope(&manifest, std::slice::from_ref(&part)),
+        &payloads,
+    );
+    let spki = signer.key.public_spki_der();
+    let other_spki = other.key.public_spki_der();
+    let run = run_lib(&pkg, &fx().pki, &[&spki], pkg.len(), |_| {});
+    assert_eq!(run.code(), "ok", "control: the trusted key");
+    let run = run_lib(&pkg, &fx().pki, &[&other_spki], pkg.len(), |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("key-untrusted", 0));
+    assert_eq!(
+        run.verdict.signatures[0].status,
+        otaseal_verify::SignatureStatus::Untrusted
+    );
+    let mut with_token = part;
+    with_token.timestamp = Some(b"junk".to_vec());
+    let pkg = container(&encode_envelope(&manifest, &[with_token]), &payloads);
+    let run = run_lib(&pkg, &fx().pki, &[&other_spki], pkg.len(), |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("timestamp-malformed", 0));
+}
+
+/// A single-signer package whose signer declares `alg` (with the fixture
+/// ecdsa-p256 key and chain; the signature is a real P-256 one), and an
+/// optional token on it.
+fn package_with_alg(alg: i64, token: Option<Vec<u8>>) -> Vec<u8> {
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let (fw, _) = payload_data();
+    let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+    let manifest = manifest_bytes(&[(alg, signer.key.key_id())], &payloads, |_| {});
+    let mut part = sign_part(&signer, protected_of(&signer, alg), &manifest);
+    part.timestamp = token;
+    container(&encode_envelope(&manifest, &[part]), &payloads)
+}
+
+/// policy.md 2: a suite this verifier does not know is `unsupported`, never
+/// `valid`; with nothing else declared the package is `no-supported-suite`.
+/// A token on such a signature is still parsed: junk rejects.
+#[test]
+fn lib_unknown_suite_is_unsupported_and_no_supported_suite() {
+    let pkg = package_with_alg(-9, None);
+    assert_eq!(run_lib(&pkg, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+    let pkg = package_with_alg(-65_000, None);
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("no-supported-suite", 0));
+    assert_eq!(run.verdict.signatures.len(), 1);
+    assert_eq!(
+        run.verdict.signatures[0].status,
+        otaseal_verify::SignatureStatus::Unsupported
+    );
+    assert_eq!(run.verdict.signatures[0].status.name(), "unsupported");
+    let pkg = package_with_alg(-65_000, Some(b"junk".to_vec()));
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("timestamp-malformed", 0));
+}
+
+/// Envelope and manifest codes that no signer writes: each is built by hand
+/// (validly signed where a signature is involved) and rejected in the
+/// envelope with its own code, nothing reaching the sink.
+#[test]
+fn lib_envelope_and_manifest_structure_codes() {
+    let (manifest, parts) = parts_of(&envelope_of(&fx().bytes));
+    let envelope = encode_envelope(&manifest, &parts);
+    // [1, manifest, [...]]: the version is the byte after the array head.
+    assert_eq!(envelope[..2], [0x83, 0x01]);
+    let mut v2 = envelope.clone();
+    v2[1] = 0x02;
+    let nine: Vec<Sign1Parts> = std::iter::repeat_n(parts[0].clone(), 9).collect();
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let kid = signer.key.key_id();
+    let garbage_leaf = encode_protected(-9, &kid, &[b"not a certificate".as_slice()]);
+    let (fw, app) = payload_data();
+    let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("app.bin", &app)];
+    let bad_leaf_manifest = manifest_bytes(&[(-9, kid)], &payloads, |_| {});
+    let bad_leaf = container(
+        &encode_envelope(
+            &bad_leaf_manifest,
+            &[sign_part(&signer, garbage_leaf, &bad_leaf_manifest)],
+        ),
+        &payloads,
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("envelope-version", with_envelope(&fx().bytes, &v2)),
+        (
+            "envelope-limit",
+            with_envelope(&fx().bytes, &encode_envelope(&manifest, &nine)),
+        ),
+        (
+            "manifest-malformed",
+            p256_package(|m| m.hw_compat.clear(), |_| {}),
+        ),
+        (
+            "manifest-limit",
+            p256_package(|m| m.chunk_log2 = 30, |_| {}),
+        ),
+        (
+            "manifest-duplicate-signer",
+            p256_package(
+                |m| {
+                    let first = m.signers[0];
+                    m.signers.push(first).unwrap();
+                },
+                |_| {},
+            ),
+        ),
+        (
+            "manifest-duplicate-hw-id",
+            p256_package(|m| m.hw_compat.push("rev-a").unwrap(), |_| {}),
+        ),
+        ("cert-malformed", bad_leaf),
+    ];
+    for (code, pkg) in cases {
+        let run = run_lib(&pkg, &fx().pki, &[], 1000, |_| {});
+        assert_eq!(run.code(), code);
+        assert_eq!(run.sink_bytes(), 0, "{code}");
+        // The CLI says the same.
+        rejected(&verify(&put(code, &pkg), &[]), code);
+    }
+}
+
+/// An envelope member declaring more than the format's 256 KiB: refused from
+/// the header alone (`envelope-too-large`), before anything is buffered.
+#[test]
+fn lib_envelope_larger_than_the_format_allows() {
+    let max = otaseal_manifest::container::MAX_ENVELOPE_SIZE;
+    let mut pkg = member_header(ENVELOPE_MEMBER, max + 1, created())
+        .unwrap()
+        .to_vec();
+    pkg.resize(pkg.len() + 4 * BLOCK, 0);
+    let run = run_lib(&pkg, &fx().pki, &[], 100, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("envelope-too-large", 0));
+    assert_eq!(
+        run.result.unwrap_err(),
+        VerifyError::EnvelopeTooLarge { size: max + 1 }
+    );
+}
+
+/// P-256 group order n, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `n - s` for big-endian 32-byte values (s < n).
+fn p256_negate(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = P256_N[i] as i16 - s[i] as i16 - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// The fixture's (low-S) P-256 signature with S replaced by n - S: the same
+/// signature mathematically, in the encoding the format forbids.
+#[test]
+fn lib_high_s_cose_signature() {
+    let (_, parts) = parts_of(&envelope_of(&fx().bytes));
+    let sig = &parts[0].signature;
+    assert_eq!(sig.len(), 64, "the first signature is the P-256 one");
+    let high = fixture_with_parts(|parts| {
+        let s = p256_negate(&parts[0].signature[32..]);
+        parts[0].signature[32..].copy_from_slice(&s);
+    });
+    // n - (n - S) = S: the helper is its own inverse (a check on it).
+    assert_eq!(p256_negate(&p256_negate(&sig[32..])), sig[32..].to_vec());
+    let run = run_lib(&high, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("signature-high-s", 0));
+    rejected(&verify(&put("high-s", &high), &[]), "signature-high-s");
+}
+
+/// A payload declared `tar` that does not carry `ustar` at 257.
+#[test]
+fn lib_payload_kind_mismatch() {
+    let pkg = p256_package(|m| m.payloads[0].kind = PayloadKind::Tar, |_| {});
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!(run.code(), "payload-kind-mismatch");
+    assert!(run.sink_bytes() <= 4096, "stopped at the first read");
+    let control = p256_package(|_| {}, |_| {});
+    assert_eq!(run_lib(&control, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+}
+
+/// Header and content lengths of the DER TLV at `at`.
+fn der_at(der: &[u8], at: usize) -> (usize, usize) {
+    let first = der[at + 1] as usize;
+    if first < 0x80 {
+        return (2, first);
+    }
+    let n = first & 0x7f;
+    let len = der[at + 2..at + 2 + n]
+        .iter()
+        .fold(0usize, |acc, b| acc << 8 | *b as usize);
+    (2 + n, len)
+}
+
+/// A DER TLV.
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// policy.md 3: a leaf whose keyUsage is present without digitalSignature
+/// is refused (`cert-key-usage`). Built without openssl: the fixture's
+/// code-signing leaf, keyUsage digitalSignature (`03 02 07 80`) turned into
+/// keyEncipherment (`03 02 05 20`, same length), re-signed by the fixture
+/// intermediate.
+#[test]
+fn lib_leaf_without_digital_signature_key_usage() {
+    let p = fx().pki.join("ecdsa-p256");
+    let signer = load_signer(&fx().pki, "ecdsa-p256");
+    let inter_key = SigningKey::load(&p.join("intermediate.key.pem")).unwrap();
+    let leaf = &signer.chain[0];
+    let (outer_head, _) = der_at(leaf, 0);
+    let (tbs_head, tbs_len) = der_at(leaf, outer_head);
+    let mut tbs = leaf[outer_head..outer_head + tbs_head + tbs_len].to_vec();
+    let ku_oid = [0x06, 0x03, 0x55, 0x1d, 0x0f];
+    let at = tbs
+        .windows(ku_oid.len())
+        .position(|w| w == ku_oid)
+        .expect("leaf has keyUsage");
+    let value = tbs[at..]
+        .windows(4)
+        .position(|w| w == [0x03, 0x02, 0x07, 0x80])
+        .expect("digitalSignature only")
+        + at;
+    let resign = |tbs: &[u8]| {
+        let (sig, alg) = inter_key.sign_x509(tbs).unwrap();
+        let mut bits = vec![0u8];
+        bits.extend_from_slice(&sig);
+        der_tlv(0x30, &[tbs, &alg, &der_tlv(0x03, &bits)].concat())
+    };
+    let package_with_leaf = |leaf: Vec<u8>| {
+        let mut chain = signer.chain.clone();
+        chain[0] = leaf;
+        let (fw, _) = payload_data();
+        let payloads: [(&str, &[u8]); 1] = [("fw.bin", &fw)];
+        let manifest = manifest_bytes(&[(-9, signer.key.key_id())], &payloads, |_| {});
+        let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        let protected = encode_protected(-9, &signer.key.key_id(), &refs);
+        let part = sign_part(&signer, protected, &manifest);
+        container(&encode_envelope(&manifest, &[part]), &payloads)
+    };
+    // Control: the unchanged TBS, re-signed the same way, is accepted.
+    let control = package_with_leaf(resign(&tbs));
+    assert_eq!(run_lib(&control, &fx().pki, &[], 4096, |_| {}).code(), "ok");
+    tbs[value + 2..value + 4].copy_from_slice(&[0x05, 0x20]);
+    let pkg = package_with_leaf(resign(&tbs));
+    let run = run_lib(&pkg, &fx().pki, &[], 4096, |_| {});
+    assert_eq!((run.code(), run.sink_bytes()), ("cert-key-usage", 0));
+    rejected(
+        &verify(&put("no-digital-signature", &pkg), &[]),
+        "cert-key-usage",
+    );
+}

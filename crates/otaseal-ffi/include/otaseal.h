@@ -240,8 +240,6 @@ typedef enum otaseal_status {
   OTASEAL_ERR_TIMESTAMP_OUTSIDE_CERT_VALIDITY = 69,
   // `buffer-too-small`.
   OTASEAL_ERR_BUFFER_TOO_SMALL = 70,
-  // `verifier-failed`.
-  OTASEAL_ERR_VERIFIER_FAILED = 71,
   // `signature-high-s`.
   OTASEAL_ERR_SIGNATURE_HIGH_S = 72,
   // `digest-not-compiled`.

@@ -156,8 +156,8 @@ pub enum otaseal_status {
     OTASEAL_ERR_TIMESTAMP_OUTSIDE_CERT_VALIDITY = 69,
     /// `buffer-too-small`.
     OTASEAL_ERR_BUFFER_TOO_SMALL = 70,
-    /// `verifier-failed`.
-    OTASEAL_ERR_VERIFIER_FAILED = 71,
+    // 71 was `verifier-failed`, which the verifier never returned (a later
+    // call repeats the first error); the number is not reused.
     /// `signature-high-s`.
     OTASEAL_ERR_SIGNATURE_HIGH_S = 72,
     /// `digest-not-compiled`.
@@ -182,7 +182,7 @@ pub enum otaseal_status {
 
 /// Every status, in numeric order (not an associated constant: cbindgen would
 /// export it to the header).
-const ALL: [otaseal_status; 82] = [
+const ALL: [otaseal_status; 81] = [
     otaseal_status::OTASEAL_OK,
     otaseal_status::OTASEAL_ERR_CONTAINER_NOT_PACKAGE,
     otaseal_status::OTASEAL_ERR_CONTAINER_HEADER_MISMATCH,
@@ -254,7 +254,6 @@ const ALL: [otaseal_status; 82] = [
     otaseal_status::OTASEAL_ERR_TIMESTAMP_FUTURE,
     otaseal_status::OTASEAL_ERR_TIMESTAMP_OUTSIDE_CERT_VALIDITY,
     otaseal_status::OTASEAL_ERR_BUFFER_TOO_SMALL,
-    otaseal_status::OTASEAL_ERR_VERIFIER_FAILED,
     otaseal_status::OTASEAL_ERR_SIGNATURE_HIGH_S,
     otaseal_status::OTASEAL_ERR_DIGEST_NOT_COMPILED,
     otaseal_status::OTASEAL_ERR_TIMESTAMP_NOT_COMPILED,
@@ -373,7 +372,6 @@ impl otaseal_status {
                 "timestamp-outside-cert-validity\0"
             }
             otaseal_status::OTASEAL_ERR_BUFFER_TOO_SMALL => "buffer-too-small\0",
-            otaseal_status::OTASEAL_ERR_VERIFIER_FAILED => "verifier-failed\0",
             otaseal_status::OTASEAL_ERR_SIGNATURE_HIGH_S => "signature-high-s\0",
             otaseal_status::OTASEAL_ERR_DIGEST_NOT_COMPILED => "digest-not-compiled\0",
             otaseal_status::OTASEAL_ERR_TIMESTAMP_NOT_COMPILED => "timestamp-not-compiled\0",
@@ -511,7 +509,6 @@ impl otaseal_status {
                 S::OTASEAL_ERR_TIMESTAMP_OUTSIDE_CERT_VALIDITY
             }
             VerifyError::BufferTooSmall => S::OTASEAL_ERR_BUFFER_TOO_SMALL,
-            VerifyError::AlreadyFailed => S::OTASEAL_ERR_VERIFIER_FAILED,
         }
     }
 }
@@ -594,7 +591,6 @@ mod tests {
             VerifyError::TimestampFuture { index: 0 },
             VerifyError::TimestampOutsideCertValidity { index: 0 },
             VerifyError::BufferTooSmall,
-            VerifyError::AlreadyFailed,
         ];
         out.extend(chain.map(|reason| VerifyError::Chain { index: 0, reason }));
         let timestamp = [

@@ -155,8 +155,6 @@ pub enum VerifyError {
     /// The envelope is within the format's limit but larger than the buffer
     /// the caller gave the verifier (see [`crate::buffer_size`]).
     BufferTooSmall,
-    /// `finish` or `update` after the verifier already failed.
-    AlreadyFailed,
 }
 
 impl VerifyError {
@@ -195,7 +193,6 @@ impl VerifyError {
             VerifyError::TimestampFuture { .. } => "timestamp-future",
             VerifyError::TimestampOutsideCertValidity { .. } => "timestamp-outside-cert-validity",
             VerifyError::BufferTooSmall => "buffer-too-small",
-            VerifyError::AlreadyFailed => "verifier-failed",
         }
     }
 }
@@ -314,7 +311,6 @@ impl fmt::Display for VerifyError {
                 f,
                 "the verifier's buffer is too small for this envelope (size it with otaseal_verify::buffer_size)"
             ),
-            VerifyError::AlreadyFailed => write!(f, "verification already failed"),
         }
     }
 }
