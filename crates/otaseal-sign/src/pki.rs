@@ -36,7 +36,7 @@ use x509_cert::time::{Time, Validity};
 
 pub use der::asn1::ObjectIdentifier;
 
-use crate::keys::{self, KeyError, SigningKey};
+use crate::keys::{self, KeyError, KeySigner, SigningKey};
 
 /// id-kp-codeSigning.
 pub const ID_KP_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
@@ -87,9 +87,9 @@ pub struct CertRequest<'a> {
     /// notAfter, seconds since the Unix epoch.
     pub not_after: u64,
     /// The subject's key (only its public part is used).
-    pub subject_key: &'a SigningKey,
+    pub subject_key: &'a dyn KeySigner,
     /// Issuer key and issuer certificate (DER); `None` for self-signed.
-    pub issuer: Option<(&'a SigningKey, &'a [u8])>,
+    pub issuer: Option<(&'a dyn KeySigner, &'a [u8])>,
     /// Serial number (big-endian, positive); `None` = 16 random bytes.
     pub serial: Option<Vec<u8>>,
 }
@@ -157,9 +157,9 @@ fn der_err(what: &str) -> impl Fn(der::Error) -> PkiError + '_ {
     move |e| PkiError::Der(format!("{what}: {e}"))
 }
 
-/// Adapter that lets x509-cert's builder sign with [`SigningKey::sign_x509`].
+/// Adapter that lets x509-cert's builder sign with [`KeySigner::sign_x509`].
 struct X509Signer<'a> {
-    key: &'a SigningKey,
+    key: &'a dyn KeySigner,
     error: RefCell<Option<KeyError>>,
 }
 
@@ -192,7 +192,7 @@ impl Keypair for X509Signer<'_> {
 impl DynSignatureAlgorithmIdentifier for X509Signer<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         Ok(AlgorithmIdentifierOwned::from_der(
-            &self.key.x509_algorithm_id(),
+            &keys::x509_algorithm_id(self.key.suite()),
         )?)
     }
 }
@@ -533,7 +533,7 @@ pub fn init_dev_pki(dir: &Path, suites: &[Suite], validity_secs: u64) -> Result<
         let cert = |cn: String,
                     profile: CertProfile,
                     subject_key: &SigningKey,
-                    issuer: Option<(&SigningKey, &[u8])>| {
+                    issuer: Option<(&dyn KeySigner, &[u8])>| {
             issue_certificate(&CertRequest {
                 subject_cn: &cn,
                 profile,
