@@ -677,6 +677,8 @@ pub struct KeySummary {
     pub key_type: String,
     /// The suite otaseal would sign as, or why none.
     pub suite: Result<Suite, String>,
+    /// The public key (SubjectPublicKeyInfo DER), when it can be read.
+    pub spki: Option<Vec<u8>>,
 }
 
 fn object_name(label: &Option<String>, id: &[u8]) -> String {
@@ -744,10 +746,11 @@ pub fn list_keys(token: &TokenHandle) -> Result<Vec<KeySummary>, Pkcs11Error> {
                     ],
                 )?;
                 let kt = key_type_of(&attrs);
-                let suite = match public_key_of(s, h, class == ObjectClass::PRIVATE_KEY) {
-                    Ok(Some(spki)) => crate::file::suite_of_spki(&spki).map_err(|e| e.to_string()),
+                let spki = public_key_of(s, h, class == ObjectClass::PRIVATE_KEY);
+                let suite = match &spki {
+                    Ok(Some(spki)) => suite_for_key(spki),
                     Ok(None) => Err("no public key object".to_string()),
-                    Err(e) => Err(ck_text(&e)),
+                    Err(e) => Err(ck_text(e)),
                 };
                 out.push(KeySummary {
                     label: label_of(&attrs),
@@ -755,6 +758,7 @@ pub fn list_keys(token: &TokenHandle) -> Result<Vec<KeySummary>, Pkcs11Error> {
                     class: name,
                     key_type: kt.map(|k| format!("{k}")).unwrap_or_else(|| "?".into()),
                     suite,
+                    spki: spki.ok().flatten(),
                 });
             }
         }
