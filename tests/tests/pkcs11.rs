@@ -742,7 +742,9 @@ fn bad_token_input_is_refused_with_exit_2_and_nothing_written() {
         let signers = [key.to_string()];
         t.otaseal_env(&sign_args(s(&pkg), s(&fw), &signers), env)
     };
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, &str)> = vec![
+    // (what, --signer value, extra environment, expected error text)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "wrong PIN",
             format!(

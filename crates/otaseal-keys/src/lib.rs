@@ -199,7 +199,7 @@ where
 
 /// Raw `r || s` (two equal halves) to DER `SEQUENCE { INTEGER r, INTEGER s }`.
 pub fn raw_to_der_signature(raw: &[u8]) -> Result<Vec<u8>, KeyError> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(KeyError::Crypto(format!(
             "raw r||s signature of odd length {}",
             raw.len()

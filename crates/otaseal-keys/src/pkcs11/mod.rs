@@ -854,7 +854,7 @@ fn spki_from_attributes(attrs: &[Attribute]) -> Option<Vec<u8>> {
         let spki = spki::SubjectPublicKeyInfoOwned {
             algorithm: spki::AlgorithmIdentifierOwned {
                 oid: alg,
-                parameters: curve.map(|c| der::Any::from(c)),
+                parameters: curve.map(der::Any::from),
             },
             subject_public_key: der::asn1::BitString::from_bytes(&raw).ok()?,
         };
@@ -924,10 +924,11 @@ fn suite_for_key(spki: &[u8]) -> Result<Suite, String> {
     })
 }
 
-fn find_private_key(
-    s: &Session,
-    uri: &Pkcs11Uri,
-) -> Result<Result<(ObjectHandle, Option<String>, Vec<u8>), (Vec<String>, usize)>, CkError> {
+/// The one matching key (handle, label, id), or the keys to list and how
+/// many matched (0: none, more: ambiguous).
+type Found = Result<(ObjectHandle, Option<String>, Vec<u8>), (Vec<String>, usize)>;
+
+fn find_private_key(s: &Session, uri: &Pkcs11Uri) -> Result<Found, CkError> {
     let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
     if let Some(l) = &uri.object {
         template.push(Attribute::Label(l.as_bytes().to_vec()));
