@@ -24,6 +24,7 @@ p11() { pkcs11-tool --module "$module" --token-label bench --login --pin 4711 "$
 p11 --write-object "$dir/key.der" --type privkey --id 01 --label bench-p256
 p11 --write-object "$dir/pub.der" --type pubkey --id 01 --label bench-p256
 echo 4711 > "$dir/pin"
-OTASEAL_PKCS11_MODULE=$module # dev profile: the crypto crates are optimised there too (workspace Cargo.toml)
+export OTASEAL_PKCS11_MODULE=$module
+# dev profile: the crypto crates are optimised there too (workspace Cargo.toml)
 cargo run -q -p otaseal-keys --example pkcs11_bench -- \
   "$dir/key.pem" "pkcs11:token=bench;object=bench-p256?pin-source=$dir/pin" "$count"
