@@ -1,6 +1,6 @@
 //! Key backends for otaseal: where a private key lives and how it signs.
 //!
-//! - [`file`]: PKCS#8 / PEM key files (keys held in memory, zeroized on drop);
+//! - [`file`](mod@file): PKCS#8 / PEM key files (keys held in memory, zeroized on drop);
 //! - [`pkcs11`]: keys that never leave a PKCS#11 token or HSM (SoftHSM2,
 //!   OpenSC, YubiKey through ykcs11, vendor modules), named by RFC 7512 URIs.
 //!
