@@ -1,8 +1,10 @@
 //! RFC 7512 PKCS#11 URIs (`pkcs11:token=release;object=fw-p256?pin-source=pin.txt`).
 //!
 //! Written here rather than taken from a crate: `cryptoki` has no URI
-//! support and no maintained Rust crate parses RFC 7512 (the `pkcs11-uri`
-//! name is not a maintained parser of the RFC). The grammar is small: path
+//! support; `pkcs11-uri` (0.1, "work in progress") brings in the older
+//! `pkcs11` binding next to `cryptoki`, and `pk11-uri-parser` (0.1) returns
+//! values still percent-encoded (the decoding would be ours anyway) and
+//! pulls in `regex`. The grammar is small: path
 //! attributes separated by `;`, query attributes after `?` separated by
 //! `&`, every value percent-encoded. Unknown standard attributes are
 //! refused (fail closed); vendor attributes (`x-...`) are ignored.
