@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod csr;
 mod demo;
 mod inspect;
 mod keys;
@@ -54,6 +55,10 @@ Examples:
 Exit codes: 0 accepted or success, 1 rejected, 2 usage or I/O error."
 )]
 struct Cli {
+    /// PKCS#11 module for pkcs11: key URIs without module-path (default:
+    /// $OTASEAL_PKCS11_MODULE).
+    #[arg(long, global = true, value_name = "MODULE.so")]
+    pkcs11_module: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +79,10 @@ enum Command {
     Tsa(TsaArgs),
     /// Development PKI helpers.
     Pki(PkiArgs),
+    /// Keys in PKCS#11 tokens and HSMs.
+    Keys(KeysArgs),
+    /// Write a PKCS#10 certificate signing request signed by a key (file or token).
+    Csr(csr::CsrArgs),
     /// Make a throwaway PKI, sign the sample payloads with ecdsa-p256 + sm2 +
     /// ml-dsa-65, then verify and inspect the package.
     Demo(demo::DemoArgs),
@@ -89,6 +98,18 @@ struct TsaArgs {
 enum TsaCommand {
     /// Serve RFC 3161 time-stamp requests over HTTP(S).
     Serve(tsa::ServeArgs),
+}
+
+#[derive(Args)]
+struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the tokens of a PKCS#11 module, or the key objects of one token.
+    List(keys::KeysListArgs),
 }
 
 #[derive(Args)]
@@ -109,6 +130,8 @@ Example:
 Writes DIR/<suite>/{root,intermediate,signer,tsa-root,tsa}.* and DIR/roots.pem,
 DIR/tsa-roots.pem. The keys are for development only.")]
     Init(keys::PkiInitArgs),
+    /// Issue a certificate from a PKCS#10 request with a development CA.
+    Issue(csr::PkiIssueArgs),
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files being written
@@ -145,6 +168,7 @@ pub fn run_words<I: IntoIterator<Item = String>>(words: I) -> CliResult {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
+    keys::set_pkcs11_module(cli.pkcs11_module);
     match cli.command {
         Command::Keygen(a) => keys::keygen(a),
         Command::Sign(a) => sign::run(a),
@@ -153,6 +177,13 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Pki(PkiArgs {
             command: PkiCommand::Init(a),
         }) => keys::pki_init(a),
+        Command::Pki(PkiArgs {
+            command: PkiCommand::Issue(a),
+        }) => csr::pki_issue(a),
+        Command::Keys(KeysArgs {
+            command: KeysCommand::List(a),
+        }) => keys::keys_list(a),
+        Command::Csr(a) => csr::csr(a),
         Command::Timestamp(a) => tsa::timestamp(a),
         Command::Tsa(TsaArgs {
             command: TsaCommand::Serve(a),

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use otaseal_manifest::manifest::DEFAULT_CHUNK_LOG2;
 use otaseal_manifest::{DigestAlg, DigestSet};
-use otaseal_sign::keys::SigningKey;
+use std::sync::Arc;
+
+use otaseal_sign::keys::KeySigner;
 use otaseal_sign::package::{self, PackageSpec, PayloadInput, SignerInput};
 use otaseal_sign::pki;
 use serde_json::json;
@@ -26,6 +28,10 @@ Examples:
   # Hybrid with a raw ML-DSA key (verifiers trust it with --trust-key)
   otaseal sign --out fw.ota --product acme.x --version 2 --security-version 2 \\
       --hw-compat rev-a --signer key=p256.pem,cert=p256.chain.pem --signer key=mldsa65.pem fw.bin
+
+  # A key that never leaves a token (PKCS#11; PIN from a file or OTASEAL_PKCS11_PIN)
+  export OTASEAL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+  otaseal sign ... --signer 'key=pkcs11:token=release;object=fw-p256?pin-source=pin.txt,cert=chain.pem' fw.bin
 
   # Every signature timestamped; the SM2 one by an SM2 TSA
   otaseal sign ... --tsa https://tsa.example/rsa \
@@ -59,7 +65,7 @@ pub struct SignArgs {
     #[arg(
         long = "signer",
         required = true,
-        help = "A signer: key=KEY.pem[,cert=CHAIN.pem][,tsa=URL...]. Repeat for several signatures."
+        help = "A signer: key=KEY.pem|pkcs11:URI[,cert=CHAIN.pem][,tsa=URL...][,suite=ALG]. Repeat for several signatures."
     )]
     signers: Vec<String>,
     /// TSA URL for every signer without its own tsa= (repeatable: failover order).
@@ -89,7 +95,7 @@ pub struct SignArgs {
 }
 
 struct LoadedSigner {
-    key: SigningKey,
+    key: Arc<dyn KeySigner>,
     chain: Vec<Vec<u8>>,
     tsa: Vec<String>,
 }
@@ -98,20 +104,24 @@ fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
     let mut key = None;
     let mut cert = None;
     let mut tsa = Vec::new();
+    let mut suite = None;
     for part in spec.split(',') {
         match part.split_once('=') {
-            Some(("key", v)) => key = Some(PathBuf::from(v)),
+            Some(("key", v)) => key = Some(v.to_string()),
+            Some(("suite", v)) => {
+                suite = Some(crate::keys::parse_suite(v).map_err(CliError)?);
+            }
             Some(("cert", v)) => cert = Some(PathBuf::from(v)),
             Some(("tsa", v)) => tsa.push(v.to_string()),
             _ => {
                 return Err(CliError(format!(
-                    "--signer {spec:?}: expected key=KEY.pem[,cert=CHAIN.pem][,tsa=URL]"
+                    "--signer {spec:?}: expected key=KEY.pem|pkcs11:URI[,cert=CHAIN.pem][,tsa=URL][,suite=ALG]"
                 )));
             }
         }
     }
-    let key_path = key.ok_or_else(|| CliError(format!("--signer {spec:?}: key= is missing")))?;
-    let key = SigningKey::load(&key_path)?;
+    let key_spec = key.ok_or_else(|| CliError(format!("--signer {spec:?}: key= is missing")))?;
+    let key = crate::keys::load_signer(&key_spec, suite)?;
     let chain = match cert {
         Some(p) => {
             let pem = String::from_utf8(read_file(&p)?)
@@ -201,7 +211,7 @@ pub fn run(a: SignArgs) -> CliResult {
             .collect();
         let signers: Vec<_> = loaded
             .iter()
-            .map(|l| json!({"suite": l.key.suite().name(), "kid": hex(&l.key.key_id()), "certificates": l.chain.len(), "timestamped": !l.tsa.is_empty() || !a.tsa.is_empty()}))
+            .map(|l| json!({"suite": l.key.suite().name(), "kid": crate::keys::key_id_hex(&l.key.public_spki_der()), "certificates": l.chain.len(), "timestamped": !l.tsa.is_empty() || !a.tsa.is_empty()}))
             .collect();
         out!(
             "{}",
@@ -227,7 +237,7 @@ pub fn run(a: SignArgs) -> CliResult {
             out!(
                 "  signature {:<13} kid {}{}",
                 l.key.suite().name(),
-                &hex(&l.key.key_id())[..16],
+                &crate::keys::key_id_hex(&l.key.public_spki_der())[..16],
                 match (l.chain.is_empty(), !l.tsa.is_empty() || !a.tsa.is_empty()) {
                     (true, false) => " (raw key)",
                     (true, true) => " (raw key, timestamped)",

@@ -117,6 +117,10 @@ Examples:
       --cert pki/ecdsa-p256/tsa.chain.pem
   otaseal tsa serve --listen 0.0.0.0:3443 --key tsa.key.pem --cert tsa.chain.pem \\
       --tls-cert https.chain.pem --tls-key https.key.pem --serial-store /var/lib/otaseal/serials
+  # key in an HSM (PIN from OTASEAL_PKCS11_PIN or pin-source); a small session pool
+  OTASEAL_PKCS11_PIN=... otaseal tsa serve --listen 127.0.0.1:3180 \\
+      --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --key 'pkcs11:token=tsa;object=tsa-p256' \\
+      --cert tsa.chain.pem
 
 Serves RFC 3161 over HTTP(S): POST application/timestamp-query, answers
 application/timestamp-reply. Serial numbers are unique and persist across restarts in
@@ -125,9 +129,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:3180 (port 0 picks a free port).
     #[arg(long)]
     listen: String,
-    /// TSA private key (PKCS#8 PEM: ECDSA, RSA, SM2, Ed25519 or ML-DSA).
+    /// TSA private key: PKCS#8 PEM (ECDSA, RSA, SM2, Ed25519 or ML-DSA) or a
+    /// pkcs11: URI (a key in a token or HSM; TSA keys belong in HSMs).
     #[arg(long)]
-    key: PathBuf,
+    key: String,
     /// TSA certificate chain (PEM, leaf first; the leaf needs the single critical
     /// timeStamping EKU).
     #[arg(long)]
@@ -135,7 +140,8 @@ pub struct ServeArgs {
     /// TSA policy OID.
     #[arg(long, default_value = DEFAULT_TSA_POLICY)]
     policy: String,
-    /// Serial number store (default: KEY with `.serials` appended).
+    /// Serial number store (default: KEY with `.serials` appended; for a
+    /// pkcs11: key, CERT with `.serials` appended).
     #[arg(long)]
     serial_store: Option<PathBuf>,
     /// Accuracy to state in tokens, in milliseconds (0: none).
@@ -158,14 +164,25 @@ pub struct ServeArgs {
 pub fn serve(a: ServeArgs) -> CliResult {
     let policy = const_oid::ObjectIdentifier::from_str(&a.policy)
         .map_err(|e| CliError(format!("--policy {:?}: {e}", a.policy)))?;
+    let in_token = otaseal_keys::pkcs11::Pkcs11Uri::is_uri(&a.key);
     let store = a.serial_store.clone().unwrap_or_else(|| {
-        let mut p = a.key.clone().into_os_string();
+        let mut p = if in_token {
+            a.cert.clone().into_os_string()
+        } else {
+            PathBuf::from(&a.key).into_os_string()
+        };
         p.push(".serials");
         PathBuf::from(p)
     });
-    let authority = Authority::from_files(&a.key, &a.cert, policy, &store)
-        .map_err(|e| CliError(e.to_string()))?
-        .with_accuracy_millis(a.accuracy_ms);
+    let authority = if in_token {
+        // The token's session pool lets concurrent requests sign in parallel.
+        let key = crate::keys::load_signer(&a.key, None)?;
+        Authority::with_chain_file(key, &a.cert, policy, &store)
+    } else {
+        Authority::from_files(std::path::Path::new(&a.key), &a.cert, policy, &store)
+    }
+    .map_err(|e| CliError(e.to_string()))?
+    .with_accuracy_millis(a.accuracy_ms);
     let listener = TcpListener::bind(&a.listen)
         .map_err(|e| CliError(format!("--listen {}: {e}", a.listen)))?;
     let tls = match (&a.tls_cert, &a.tls_key) {

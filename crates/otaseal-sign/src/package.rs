@@ -26,7 +26,7 @@ use otaseal_manifest::{
 use otaseal_verify::digest::{DigestValue, PayloadHasher, ThreadedDigester};
 
 use crate::archive::{self, ArchiveError};
-use crate::keys::{KeyError, SigningKey};
+use crate::keys::{KeyError, KeySigner};
 
 /// Anything that produces COSE signatures with one key: a key file, a
 /// PKCS#11 token or a remote signing service.
@@ -39,15 +39,16 @@ pub trait CoseSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
 }
 
-impl CoseSigner for SigningKey {
+/// Every key backend (file, PKCS#11 token, ...) signs packages.
+impl<T: KeySigner + ?Sized> CoseSigner for T {
     fn suite(&self) -> Suite {
-        SigningKey::suite(self)
+        KeySigner::suite(self)
     }
     fn public_spki_der(&self) -> Vec<u8> {
-        SigningKey::public_spki_der(self)
+        KeySigner::public_spki_der(self)
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        SigningKey::sign(self, message).map_err(SignError::Key)
+        KeySigner::sign(self, message).map_err(SignError::Key)
     }
 }
 
@@ -373,30 +374,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SignError + '_ {
 /// Largest key, certificate or trust file read from the command line: far
 /// above any real one (a large CA bundle is a few hundred KiB), and small
 /// enough that `/dev/zero` given by mistake fails fast.
-pub const MAX_INPUT_FILE: u64 = 4 << 20;
+pub const MAX_INPUT_FILE: u64 = otaseal_keys::MAX_INPUT_FILE;
 
 /// Reads a small input file (key, certificate, trust roots) of at most
 /// [`MAX_INPUT_FILE`] bytes. Pipes (`<(...)`) work; anything longer is an
 /// error naming the limit.
 pub fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "is a directory",
-        ));
-    }
-    let mut data = Vec::new();
-    file.take(MAX_INPUT_FILE + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > MAX_INPUT_FILE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "larger than the limit of {MAX_INPUT_FILE} bytes for key, certificate and trust files"
-            ),
-        ));
-    }
-    Ok(data)
+    otaseal_keys::read_small_file(path)
 }
 
 /// Seconds since the Unix epoch.

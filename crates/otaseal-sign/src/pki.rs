@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::asn1::{Any, BitString, Utf8StringRef};
@@ -36,7 +37,7 @@ use x509_cert::time::{Time, Validity};
 
 pub use der::asn1::ObjectIdentifier;
 
-use crate::keys::{self, KeyError, SigningKey};
+use crate::keys::{self, KeyError, KeySigner, SigningKey};
 
 /// id-kp-codeSigning.
 pub const ID_KP_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
@@ -87,9 +88,9 @@ pub struct CertRequest<'a> {
     /// notAfter, seconds since the Unix epoch.
     pub not_after: u64,
     /// The subject's key (only its public part is used).
-    pub subject_key: &'a SigningKey,
+    pub subject_key: &'a dyn KeySigner,
     /// Issuer key and issuer certificate (DER); `None` for self-signed.
-    pub issuer: Option<(&'a SigningKey, &'a [u8])>,
+    pub issuer: Option<(&'a dyn KeySigner, &'a [u8])>,
     /// Serial number (big-endian, positive); `None` = 16 random bytes.
     pub serial: Option<Vec<u8>>,
 }
@@ -157,9 +158,9 @@ fn der_err(what: &str) -> impl Fn(der::Error) -> PkiError + '_ {
     move |e| PkiError::Der(format!("{what}: {e}"))
 }
 
-/// Adapter that lets x509-cert's builder sign with [`SigningKey::sign_x509`].
+/// Adapter that lets x509-cert's builder sign with [`KeySigner::sign_x509`].
 struct X509Signer<'a> {
-    key: &'a SigningKey,
+    key: &'a dyn KeySigner,
     error: RefCell<Option<KeyError>>,
 }
 
@@ -192,7 +193,7 @@ impl Keypair for X509Signer<'_> {
 impl DynSignatureAlgorithmIdentifier for X509Signer<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
         Ok(AlgorithmIdentifierOwned::from_der(
-            &self.key.x509_algorithm_id(),
+            &keys::x509_algorithm_id(self.key.suite()),
         )?)
     }
 }
@@ -271,19 +272,34 @@ fn random_serial() -> Result<Vec<u8>, PkiError> {
 
 /// Issues a certificate and returns its DER.
 pub fn issue_certificate(req: &CertRequest) -> Result<Vec<u8>, PkiError> {
+    let subject = dev_name(req.subject_cn)?;
+    issue_with_subject(req, subject, &req.subject_key.public_spki_der())
+}
+
+/// [`issue_certificate`] with a given subject name and public key (from a
+/// PKCS#10 request); `req.subject_cn` and `req.subject_key` are not used.
+fn issue_with_subject(
+    req: &CertRequest,
+    subject: Name,
+    subject_spki_der: &[u8],
+) -> Result<Vec<u8>, PkiError> {
     if req.not_after <= req.not_before {
         return Err(PkiError::InvalidRequest(
             "notAfter must be later than notBefore".into(),
         ));
     }
-    let subject = dev_name(req.subject_cn)?;
-    let subject_spki = SubjectPublicKeyInfoOwned::from_der(&req.subject_key.public_spki_der())
+    let subject_spki = SubjectPublicKeyInfoOwned::from_der(subject_spki_der)
         .map_err(der_err("subject public key"))?;
     let ski = SubjectKeyIdentifier::try_from(subject_spki.owned_to_ref())
         .map_err(der_err("subject key identifier"))?;
 
     // Issuer name and key identifier.
     let (issuer_key, issuer_name, aki_id) = match req.issuer {
+        None if req.subject_key.public_spki_der() != subject_spki_der => {
+            return Err(PkiError::InvalidRequest(
+                "a self-signed certificate needs the subject's own key".into(),
+            ));
+        }
         None => (req.subject_key, subject.clone(), ski.0.clone()),
         Some((key, cert_der)) => {
             let cert = Certificate::from_der(cert_der).map_err(der_err("issuer certificate"))?;
@@ -389,6 +405,134 @@ pub fn issue_certificate(req: &CertRequest) -> Result<Vec<u8>, PkiError> {
         }
     })?;
     cert.to_der().map_err(der_err("certificate"))
+}
+
+/// Builds a PKCS#10 certification request signed by `key` (a file or a
+/// token key) for `subject` (RFC 4514 text, e.g. `CN=Release,O=Acme`),
+/// requesting the code-signing extended key usage (extensionRequest).
+/// Returns the DER.
+pub fn build_csr(key: &dyn KeySigner, subject: &str) -> Result<Vec<u8>, PkiError> {
+    use x509_cert::request::RequestBuilder;
+    let name = Name::from_str(subject)
+        .map_err(|e| PkiError::InvalidRequest(format!("subject {subject:?}: {e}")))?;
+    if name.as_ref().is_empty() {
+        return Err(PkiError::InvalidRequest("empty subject".into()));
+    }
+    let mut builder =
+        RequestBuilder::new(name).map_err(|e| PkiError::Der(format!("request builder: {e}")))?;
+    let eku = ExtendedKeyUsage(vec![ID_KP_CODE_SIGNING]);
+    builder
+        .add_extension((false, &eku))
+        .map_err(der_err("extensionRequest"))?;
+    let signer = X509Signer {
+        key,
+        error: RefCell::new(None),
+    };
+    let req = builder.build::<_, RawSignature>(&signer).map_err(|e| {
+        match signer.error.borrow_mut().take() {
+            Some(key_err) => PkiError::Key(key_err),
+            None => PkiError::Der(format!("request builder: {e}")),
+        }
+    })?;
+    req.to_der().map_err(der_err("request"))
+}
+
+/// Reads a PKCS#10 request (PEM `CERTIFICATE REQUEST` or DER), checks its
+/// self-signature and returns (subject, SubjectPublicKeyInfo DER).
+pub fn check_csr(data: &[u8]) -> Result<(Name, Vec<u8>), PkiError> {
+    use x509_cert::request::CertReq;
+    let der = match std::str::from_utf8(data) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let blocks = keys::pem_blocks(text).map_err(PkiError::Key)?;
+            blocks
+                .into_iter()
+                .find(|(l, _)| l == "CERTIFICATE REQUEST" || l == "NEW CERTIFICATE REQUEST")
+                .map(|(_, d)| d.to_vec())
+                .ok_or_else(|| {
+                    PkiError::InvalidRequest("no CERTIFICATE REQUEST PEM block".into())
+                })?
+        }
+        _ => data.to_vec(),
+    };
+    let req = CertReq::from_der(&der).map_err(der_err("certification request"))?;
+    let spki = req
+        .info
+        .public_key
+        .to_der()
+        .map_err(der_err("request public key"))?;
+    let tbs = req.info.to_der().map_err(der_err("request"))?;
+    let alg = req
+        .algorithm
+        .to_der()
+        .map_err(der_err("request algorithm"))?;
+    let sig = req
+        .signature
+        .as_bytes()
+        .ok_or_else(|| PkiError::InvalidRequest("request signature has unused bits".into()))?;
+    verify_x509_signature(&spki, &alg, &tbs, sig)?;
+    Ok((req.info.subject, spki))
+}
+
+/// Verifies an X.509-encoded signature (DER `SEQUENCE { r, s }` for ECDSA
+/// and SM2) with otaseal's verifier; the AlgorithmIdentifier must be the
+/// one otaseal uses for the key's suite.
+fn verify_x509_signature(spki: &[u8], alg: &[u8], tbs: &[u8], sig: &[u8]) -> Result<(), PkiError> {
+    let suite = keys::suite_of_spki(spki).map_err(PkiError::Key)?;
+    let bad = |m: &str| PkiError::InvalidRequest(format!("request signature: {m}"));
+    if alg != keys::x509_algorithm_id(suite) {
+        return Err(bad(&format!(
+            "algorithm is not the one otaseal uses for {} keys",
+            suite.name()
+        )));
+    }
+    let raw = match suite {
+        Suite::EcdsaP256 => p256::ecdsa::Signature::from_der(sig)
+            .map_err(|_| bad("not a DER ECDSA signature"))?
+            .normalize_s()
+            .to_bytes()
+            .to_vec(),
+        Suite::EcdsaP384 => p384::ecdsa::Signature::from_der(sig)
+            .map_err(|_| bad("not a DER ECDSA signature"))?
+            .normalize_s()
+            .to_bytes()
+            .to_vec(),
+        Suite::Sm2 => sm2::dsa::Signature::from_der(sig)
+            .map_err(|_| bad("not a DER SM2 signature"))?
+            .to_bytes()
+            .to_vec(),
+        _ => sig.to_vec(),
+    };
+    otaseal_verify::crypto::verify_signature(suite, spki, tbs, &raw)
+        .map_err(|e| bad(&format!("does not verify ({e:?})")))
+}
+
+/// Issues a leaf certificate (`profile`: code signing or time stamping) for
+/// a PKCS#10 request (its signature checked first) with `ca_key` /
+/// `ca_cert_der`, keeping the request's subject. Returns the certificate DER.
+pub fn issue_from_csr(
+    csr: &[u8],
+    profile: CertProfile,
+    ca_key: &dyn KeySigner,
+    ca_cert_der: &[u8],
+    not_before: u64,
+    not_after: u64,
+) -> Result<Vec<u8>, PkiError> {
+    if profile.is_ca() {
+        return Err(PkiError::InvalidRequest(
+            "certificates from requests are leaf certificates".into(),
+        ));
+    }
+    let (subject, spki) = check_csr(csr)?;
+    let req = CertRequest {
+        subject_cn: "",
+        profile,
+        not_before,
+        not_after,
+        subject_key: ca_key,
+        issuer: Some((ca_key, ca_cert_der)),
+        serial: None,
+    };
+    issue_with_subject(&req, subject, &spki)
 }
 
 /// Encodes DER certificates as concatenated `CERTIFICATE` PEM blocks.
@@ -533,7 +677,7 @@ pub fn init_dev_pki(dir: &Path, suites: &[Suite], validity_secs: u64) -> Result<
         let cert = |cn: String,
                     profile: CertProfile,
                     subject_key: &SigningKey,
-                    issuer: Option<(&SigningKey, &[u8])>| {
+                    issuer: Option<(&dyn KeySigner, &[u8])>| {
             issue_certificate(&CertRequest {
                 subject_cn: &cn,
                 profile,

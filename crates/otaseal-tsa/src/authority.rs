@@ -12,7 +12,7 @@
 //!     version 1, sid IssuerAndSerialNumber (TSA certificate), digestAlgorithm D,
 //!     signedAttrs { content-type, message-digest D(TSTInfo), signing-time,
 //!                   signingCertificateV2 { ESSCertIDv2 { SHA-256(TSA cert), issuerSerial } } },
-//!     signatureAlgorithm, signature = SigningKey::sign_x509(DER of signedAttrs as SET) } } } }
+//!     signatureAlgorithm, signature = KeySigner::sign_x509(DER of signedAttrs as SET) } } } }
 //! ```
 //!
 //! `D` follows the key's security level: SHA-256 for P-256, RSA-PSS-3072 and
@@ -34,7 +34,7 @@ use cms::signed_data::{
 use der::asn1::{Any, Int, ObjectIdentifier, OctetString, SetOfVec};
 use der::{Decode, Encode};
 use otaseal_manifest::{DigestAlg, Suite};
-use otaseal_sign::keys::SigningKey;
+use otaseal_sign::keys::{KeySigner, SigningKey};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
@@ -112,7 +112,8 @@ impl Rejection {
 
 /// A time-stamp authority: key, certificate chain, policy and serial store.
 pub struct Authority {
-    key: SigningKey,
+    /// Any key backend: a key file or a key in a PKCS#11 token / HSM.
+    key: Box<dyn KeySigner>,
     /// DER certificates, leaf (the TSA certificate) first.
     chain: Vec<Vec<u8>>,
     policy: ObjectIdentifier,
@@ -145,12 +146,13 @@ impl Authority {
     /// the public key of `key` and have exactly one extended key usage,
     /// id-kp-timeStamping, marked critical (RFC 3161 section 2.3).
     /// The accuracy defaults to one second.
-    pub fn new(
-        key: SigningKey,
+    pub fn new<K: KeySigner + 'static>(
+        key: K,
         chain: Vec<Vec<u8>>,
         policy: ObjectIdentifier,
         serials: SerialStore,
     ) -> Result<Authority, AuthorityError> {
+        let key: Box<dyn KeySigner> = Box::new(key);
         let leaf_der = chain
             .first()
             .ok_or_else(|| cert_err("the chain is empty"))?;
@@ -218,6 +220,17 @@ impl Authority {
         serial_store: &Path,
     ) -> Result<Authority, AuthorityError> {
         let key = SigningKey::load(key_pem).map_err(|e| AuthorityError::Key(e.to_string()))?;
+        Authority::with_chain_file(key, chain_pem, policy, serial_store)
+    }
+
+    /// Like [`Self::from_files`] with a key from any backend (e.g. a
+    /// PKCS#11 token: TSA keys belong in HSMs, spec/policy.md).
+    pub fn with_chain_file<K: KeySigner + 'static>(
+        key: K,
+        chain_pem: &Path,
+        policy: ObjectIdentifier,
+        serial_store: &Path,
+    ) -> Result<Authority, AuthorityError> {
         let pem = otaseal_sign::package::read_small_file(chain_pem)
             .and_then(|b| {
                 String::from_utf8(b).map_err(|_| {
