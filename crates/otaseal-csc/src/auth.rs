@@ -94,7 +94,11 @@ pub fn hash_secret(secret: &str) -> Result<String, String> {
 /// Checks `secret` against a PHC string (constant time in the crate).
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -124,8 +128,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 /// RFC 6238 TOTP (HMAC-SHA-1, 30-second steps, 6 digits) for `time`.
 pub fn totp(secret: &[u8], time: u64) -> Result<String, String> {
     let counter = time / 30;
-    let mut mac =
-        hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).map_err(|e| e.to_string())?;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).map_err(|e| e.to_string())?;
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let off = usize::from(h[h.len() - 1] & 0x0f);

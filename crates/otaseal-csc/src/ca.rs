@@ -242,7 +242,10 @@ impl Ca<'_> {
                 let serial = self.issue_generation(&cred, now)?;
                 report.renewed.push((cred.id.clone(), serial));
             }
-            for g in gens.iter().filter(|g| g.not_after <= now && g.wrapped.is_some()) {
+            for g in gens
+                .iter()
+                .filter(|g| g.not_after <= now && g.wrapped.is_some())
+            {
                 self.store.retire_key(g.id)?;
                 audit::append(
                     self.store,
@@ -263,11 +266,7 @@ impl Ca<'_> {
 
     /// The generation to sign with at `now`: the newest whose certificate
     /// is valid (`notBefore <= now < notAfter`) and whose key exists.
-    pub fn signing_generation(
-        &self,
-        credential: &str,
-        now: u64,
-    ) -> Result<GenerationRow, CaError> {
+    pub fn signing_generation(&self, credential: &str, now: u64) -> Result<GenerationRow, CaError> {
         self.store
             .generations(credential)?
             .into_iter()

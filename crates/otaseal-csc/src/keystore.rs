@@ -363,10 +363,7 @@ fn ml_dsa_seed(choice: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
     }
 }
 
-fn ml_dsa_sign<P: ml_dsa::MlDsaParams>(
-    choice: &[u8],
-    mu: &[u8],
-) -> Result<Vec<u8>, KeyStoreError> {
+fn ml_dsa_sign<P: ml_dsa::MlDsaParams>(choice: &[u8], mu: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
     let seed = ml_dsa_seed(choice)?;
     let seed_arr = ml_dsa::B32::from(*seed);
     let key = ml_dsa::SigningKey::<P>::from_seed(&seed_arr);
@@ -419,9 +416,7 @@ impl HashSigner for SoftKey {
             Suite::RsaPss3072 => {
                 let key = rsa::PrivateKey::try_from(info).map_err(crypto)?;
                 let k = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(key, 32);
-                let s = k
-                    .sign_prehash_with_rng(&mut SysRng, h)
-                    .map_err(crypto)?;
+                let s = k.sign_prehash_with_rng(&mut SysRng, h).map_err(crypto)?;
                 Box::<[u8]>::from(s).to_vec()
             }
             Suite::MlDsa44 => ml_dsa_sign::<ml_dsa::MlDsa44>(info.private_key.as_bytes(), h)?,

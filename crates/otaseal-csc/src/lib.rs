@@ -4,9 +4,11 @@
 //! - [`protocol`]: request/response bodies (v1 and v2 spellings), errors.
 //! - [`keystore`]: encrypted software key store, otaseal's per-suite prehash.
 
-pub mod keystore;
-pub mod protocol;
 pub mod audit;
 pub mod auth;
 pub mod ca;
+pub mod keystore;
+pub mod protocol;
+pub mod server;
+pub mod service;
 pub mod store;

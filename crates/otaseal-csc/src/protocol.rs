@@ -94,11 +94,19 @@ impl CscError {
     }
     /// 413 `invalid_request`.
     pub fn too_large(max: usize) -> CscError {
-        CscError::new(413, "invalid_request", format!("request body larger than {max} bytes"))
+        CscError::new(
+            413,
+            "invalid_request",
+            format!("request body larger than {max} bytes"),
+        )
     }
     /// 415 `invalid_request`.
     pub fn wrong_content_type() -> CscError {
-        CscError::new(415, "invalid_request", "Content-Type must be application/json")
+        CscError::new(
+            415,
+            "invalid_request",
+            "Content-Type must be application/json",
+        )
     }
     /// 500 `server_error` (details go to the log, not to the client).
     pub fn server_error() -> CscError {
@@ -119,7 +127,11 @@ impl CscError {
 
 impl std::fmt::Display for CscError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (HTTP {}): {}", self.error, self.status, self.description)
+        write!(
+            f,
+            "{} (HTTP {}): {}",
+            self.error, self.status, self.description
+        )
     }
 }
 
@@ -273,7 +285,11 @@ pub struct CredentialInfoRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CredentialInfo {
     /// Present in `credentialInfos`.
-    #[serde(rename = "credentialID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "credentialID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credential_id: Option<String>,
     /// Key.
     pub key: KeyInfo,
@@ -483,8 +499,7 @@ mod tests {
         assert_eq!(r.hashes, vec!["AA==".to_string()]);
         assert_eq!(r.hash_algorithm_oid.as_deref(), Some(oids::SHA256));
         let a: AuthorizeRequest =
-            serde_json::from_str(r#"{"credentialID":"c","numSignatures":1,"PIN":"1234"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"credentialID":"c","numSignatures":1,"PIN":"1234"}"#).unwrap();
         assert_eq!(a.pin.as_deref(), Some("1234"));
     }
 }

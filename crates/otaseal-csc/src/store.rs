@@ -294,7 +294,11 @@ impl Store {
         for (n, sql) in MIGRATIONS.iter().enumerate().skip(u(version) as usize) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i64::try_from(n + 1).unwrap_or(i64::MAX))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(n + 1).unwrap_or(i64::MAX),
+            )?;
             tx.commit()?;
         }
         Ok(Store {
