@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod auth;
 pub mod ca;
+pub mod client;
+pub mod config;
 pub mod keystore;
 pub mod protocol;
 pub mod server;
