@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod csc;
 mod demo;
 mod inspect;
 mod keys;
@@ -74,6 +75,8 @@ enum Command {
     Tsa(TsaArgs),
     /// Development PKI helpers.
     Pki(PkiArgs),
+    /// Cloud signing service (CSC API v2): init, serve, audit verify.
+    Csc(csc::CscArgs),
     /// Make a throwaway PKI, sign the sample payloads with ecdsa-p256 + sm2 +
     /// ml-dsa-65, then verify and inspect the package.
     Demo(demo::DemoArgs),
@@ -127,8 +130,12 @@ fn remove_temp_files_on_signals() {
 }
 
 fn main() -> ExitCode {
-    remove_temp_files_on_signals();
-    match dispatch(Cli::parse()) {
+    let cli = Cli::parse();
+    // `csc serve` handles SIGINT/SIGTERM itself (graceful shutdown).
+    if !matches!(cli.command, Command::Csc(_)) {
+        remove_temp_files_on_signals();
+    }
+    match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("otaseal: error: {e}");
@@ -158,6 +165,7 @@ fn dispatch(cli: Cli) -> CliResult {
             command: TsaCommand::Serve(a),
         }) => tsa::serve(a),
         Command::Demo(a) => demo::run(a),
+        Command::Csc(a) => csc::run(a),
     }
 }
 
