@@ -598,13 +598,16 @@ fn no_valid_certificate_means_no_signature() {
     assert_eq!(s, 503, "a certificate that is not yet valid does not sign");
 }
 
+/// (HTTP method, path, headers, body, expected status, expected CSC error).
+type BadInput = (&'static str, &'static str, String, Vec<u8>, u16, &'static str);
+
 #[test]
 fn bad_http_input_gets_the_right_csc_error() {
     let env = Env::new("csc-http", InitOptions::default());
     let token = env.token();
     let auth = format!("Authorization: Bearer {token}\r\n");
     let json_ct = format!("Content-Type: application/json\r\n{auth}");
-    let cases: Vec<(&str, &str, String, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         ("POST", "/csc/v2/credentials/list", json_ct.clone(), b"{bad json".to_vec(), 400, "invalid_request"),
         ("POST", "/csc/v2/credentials/info", json_ct.clone(), b"{\"credentialID\": 5}".to_vec(), 400, "invalid_request"),
         ("POST", "/csc/v2/credentials/list", format!("Content-Type: text/plain\r\n{auth}"), b"{}".to_vec(), 415, "invalid_request"),

@@ -185,7 +185,7 @@ pub fn hex(data: &[u8]) -> String {
 /// Decodes hex (either case).
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
     let t = text.trim();
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
     (0..t.len())
