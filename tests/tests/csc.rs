@@ -599,7 +599,14 @@ fn no_valid_certificate_means_no_signature() {
 }
 
 /// (HTTP method, path, headers, body, expected status, expected CSC error).
-type BadInput = (&'static str, &'static str, String, Vec<u8>, u16, &'static str);
+type BadInput = (
+    &'static str,
+    &'static str,
+    String,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
 
 #[test]
 fn bad_http_input_gets_the_right_csc_error() {
