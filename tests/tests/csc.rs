@@ -36,10 +36,15 @@ struct Env {
 
 impl Env {
     fn new(name: &str, o: InitOptions) -> Env {
+        Env::at(name, o, T0)
+    }
+
+    /// A service whose clock starts at `start`.
+    fn at(name: &str, o: InitOptions, start: u64) -> Env {
         let dir = test_dir(name).join("csc");
-        let report = config::init(&dir, &InitOptions { now: T0, ..o }).expect("csc init");
+        let report = config::init(&dir, &InitOptions { now: start, ..o }).expect("csc init");
         let cfg = Config::load(&report.config).unwrap();
-        let clock = Arc::new(ManualClock::new(T0));
+        let clock = Arc::new(ManualClock::new(start));
         let service = Arc::new(cfg.open_service(clock.clone()).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = Server::start(listener, Arc::clone(&service), None, cfg.server_config())
@@ -204,6 +209,50 @@ fn client_signs_every_hash_suite_and_the_signatures_verify() {
         Err(ClientError::Service(e)) => assert_eq!(e.error, "invalid_client"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn signatures_are_timestamped_by_the_same_service() {
+    // The time-stamp authority runs on the system clock: start there.
+    let env = Env::at("csc-tsa", InitOptions::default(), otaseal_tests::unix_now());
+    let client = env.client();
+    for id in ["signer-ecdsa-p256", "signer-sm2"] {
+        let cred = client.credential(id).unwrap();
+        let sig = client
+            .sign_messages(&cred, &[b"dual-signed release".as_slice()])
+            .unwrap()
+            .remove(0);
+        // As otaseal does: the token's imprint is SHA-256 of the signature.
+        let digest = otaseal_verify::digest::sha256(&sig);
+        let token = client
+            .timestamp(otaseal_manifest::DigestAlg::Sha256, &digest)
+            .unwrap();
+        let ca = CertificateDer::from(env.ca_der.as_slice());
+        let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
+        let info = otaseal_verify::timestamp::verify_token(
+            &token,
+            otaseal_manifest::DigestAlg::Sha256,
+            &sig,
+            std::slice::from_ref(&anchor),
+            None,
+        )
+        .unwrap();
+        // The signing certificate was valid at the token's time.
+        verify_chain_at(&cred.chain[0], &env.ca_der, info.gen_time).unwrap();
+        // A token does not cover another signature.
+        assert!(
+            otaseal_verify::timestamp::verify_token(
+                &token,
+                otaseal_manifest::DigestAlg::Sha256,
+                b"other",
+                &[anchor],
+                None,
+            )
+            .is_err()
+        );
+    }
+    let records = env.service.store().audit_records().unwrap();
+    assert!(records.iter().any(|r| r.event == "timestamp"));
 }
 
 #[test]

@@ -149,6 +149,32 @@ impl Ca<'_> {
         Ok(cert)
     }
 
+    /// Creates the time-stamping key and its certificate (EKU exactly
+    /// id-kp-timeStamping, critical), issued by the CA.
+    pub fn init_tsa(&self, suite: Suite, now: u64, validity_secs: u64) -> Result<(), CaError> {
+        let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
+        let ca_key = SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+        let label = "tsa";
+        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        let cert = pki::issue_certificate(&CertRequest {
+            subject_cn: "otaseal CSC time-stamping",
+            profile: CertProfile::TimeStampingLeaf,
+            not_before: now.saturating_sub(3600),
+            not_after: now.saturating_add(validity_secs),
+            subject_key: &key,
+            issuer: Some((&ca_key, &ca.cert)),
+            serial: None,
+        })
+        .map_err(pki_err)?;
+        self.store.put_tsa(&CaRow {
+            label: label.into(),
+            wrapped,
+            spki,
+            cert,
+        })?;
+        Ok(())
+    }
+
     /// The CA certificate.
     pub fn certificate(&self) -> Result<Vec<u8>, CaError> {
         Ok(self.store.ca()?.ok_or(CaError::NoCa)?.cert)

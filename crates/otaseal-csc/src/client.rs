@@ -437,6 +437,24 @@ impl CscClient {
         Ok(sigs)
     }
 
+    /// `signatures/timestamp`: an RFC 3161 token (DER) over `hash`
+    /// (instead of a separate `--tsa`).
+    pub fn timestamp(
+        &self,
+        alg: otaseal_manifest::DigestAlg,
+        hash: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        let answer: TimestampResponse = self.call(
+            "signatures/timestamp",
+            &json!({
+                "hash": b64_encode(hash),
+                "hashAlgo": otaseal_tsa::protocol::digest_oid(alg).to_string(),
+            }),
+            Auth::Bearer(&self.token),
+        )?;
+        b64_decode(&answer.timestamp).map_err(ClientError::Service)
+    }
+
     /// Revokes the token (end of run).
     pub fn revoke(&self) -> Result<(), ClientError> {
         let _: Value = self.call("auth/revoke", &json!({}), Auth::Bearer(&self.token))?;

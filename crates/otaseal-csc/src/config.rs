@@ -90,6 +90,9 @@ pub struct Config {
     /// Largest request body.
     #[serde(default = "d_body")]
     pub max_body: usize,
+    /// Serial number file of `signatures/timestamp` (served when set).
+    #[serde(default)]
+    pub tsa_serial_store: Option<PathBuf>,
     /// Directory of the file (paths are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -123,7 +126,7 @@ impl Config {
         let store = Store::open(&self.path(&self.database))
             .map_err(|e| cfg_err(format!("{}: {e}", self.database.display())))?;
         let master = MasterKey::load(&self.path(&self.master_key_file)).map_err(cfg_err)?;
-        Ok(Service::new(
+        let mut service = Service::new(
             store,
             master,
             clock,
@@ -133,7 +136,13 @@ impl Config {
                 sad_lifetime_secs: self.sad_lifetime_secs,
                 max_pin_attempts: self.max_pin_attempts,
             },
-        ))
+        );
+        if let Some(serials) = &self.tsa_serial_store {
+            service
+                .enable_timestamps(&self.path(serials))
+                .map_err(|e| cfg_err(format!("signatures/timestamp: {e}")))?;
+        }
+        Ok(service)
     }
 
     /// Server limits from the file.
@@ -271,6 +280,8 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
             10 * 365 * 86400,
         )
         .map_err(cfg_err)?;
+    ca.init_tsa(o.ca_suite, o.now, 10 * 365 * 86400)
+        .map_err(cfg_err)?;
     let ca_pem = dir.join("ca.pem");
     std::fs::write(&ca_pem, otaseal_sign::pki::certs_to_pem(&[ca_cert]))
         .map_err(|e| cfg_err(format!("{}: {e}", ca_pem.display())))?;
@@ -320,6 +331,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         max_pin_attempts: d_pin(),
         renew_interval_secs: d_renew(),
         max_body: d_body(),
+        tsa_serial_store: Some("tsa.serials".into()),
         base: PathBuf::new(),
     };
     let config_path = dir.join("config.json");

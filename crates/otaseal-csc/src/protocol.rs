@@ -473,6 +473,26 @@ pub struct SignHashResponse {
     pub signatures: Vec<String>,
 }
 
+/// `signatures/timestamp` request.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TimestampRequest {
+    /// Base64 hash to time-stamp.
+    pub hash: String,
+    /// Its algorithm OID.
+    #[serde(rename = "hashAlgo", alias = "hashAlgorithmOID")]
+    pub hash_algo: String,
+    /// Hex nonce (random when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// `signatures/timestamp` response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TimestampResponse {
+    /// Base64 DER RFC 3161 TimeStampToken.
+    pub timestamp: String,
+}
+
 /// Standard Base64 with padding (CSC's encoding), constant time.
 pub fn b64_encode(data: &[u8]) -> String {
     use base64ct::Encoding;

@@ -77,6 +77,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     policy: Policy,
     limiter: RateLimiter,
+    timestamps: Option<otaseal_tsa::authority::Authority>,
 }
 
 /// Methods served (`info.methods`).
@@ -89,6 +90,7 @@ pub const METHODS: &[&str] = &[
     "credentials/authorize",
     "credentials/extendTransaction",
     "signatures/signHash",
+    "signatures/timestamp",
 ];
 
 /// The signature algorithm OID of a suite.
@@ -212,7 +214,36 @@ impl Service {
             clock,
             policy,
             limiter: RateLimiter::default(),
+            timestamps: None,
         }
+    }
+
+    /// Serves `signatures/timestamp` with the store's time-stamping key
+    /// (made by `otaseal csc init`) through otaseal-tsa's [`Authority`],
+    /// its serial numbers in `serial_store`.
+    ///
+    /// [`Authority`]: otaseal_tsa::authority::Authority
+    pub fn enable_timestamps(&mut self, serial_store: &std::path::Path) -> Result<(), String> {
+        let tsa = self
+            .store
+            .tsa()
+            .map_err(|e| e.to_string())?
+            .ok_or("the store has no time-stamping key")?;
+        let ca = self.ca().certificate().map_err(|e| e.to_string())?;
+        let key = SoftKey::open(&self.master, &tsa.label, &tsa.wrapped, &tsa.spki)
+            .and_then(|k| k.signing_key())
+            .map_err(|e| e.to_string())?;
+        let serials = otaseal_tsa::serial::SerialStore::open(serial_store)
+            .map_err(|e| format!("{}: {e}", serial_store.display()))?;
+        let authority = otaseal_tsa::authority::Authority::new(
+            key,
+            vec![tsa.cert, ca],
+            otaseal_tsa::protocol::oid::EXAMPLE_POLICY,
+            serials,
+        )
+        .map_err(|e| e.to_string())?;
+        self.timestamps = Some(authority);
+        Ok(())
     }
 
     /// The store.
@@ -252,6 +283,7 @@ impl Service {
             "credentials/authorize" => Ok(to_value(&self.authorize(req)?)),
             "credentials/extendTransaction" => Ok(to_value(&self.extend(req)?)),
             "signatures/signHash" => Ok(to_value(&self.sign_hash(req)?)),
+            "signatures/timestamp" => Ok(to_value(&self.timestamp(req)?)),
             m => Err(CscError::unknown_method(m)),
         }
     }
@@ -813,6 +845,64 @@ impl Service {
             result: "ok",
         })?;
         Ok(SignHashResponse { signatures })
+    }
+}
+
+impl Service {
+    fn timestamp(&self, req: &Request<'_>) -> Result<TimestampResponse, CscError> {
+        use der::Encode;
+        let client = self.bearer(req)?;
+        let body: TimestampRequest = parse(req.body)?;
+        let authority = self
+            .timestamps
+            .as_ref()
+            .ok_or_else(|| CscError::invalid_request("this service has no time-stamping key"))?;
+        let oid = der::asn1::ObjectIdentifier::new(&body.hash_algo)
+            .map_err(|_| CscError::invalid_request("hashAlgo is not an OID"))?;
+        let alg = otaseal_tsa::protocol::digest_from_oid(&oid)
+            .ok_or_else(|| CscError::invalid_request("hashAlgo: SHA-256/384/512 or SM3"))?;
+        let hash = b64_decode(&body.hash)?;
+        if hash.len() != otaseal_tsa::protocol::digest_len(alg) {
+            return Err(CscError::invalid_request("the hash has the wrong length"));
+        }
+        let nonce = match &body.nonce {
+            Some(h) => keystore::hex_decode(h)
+                .map_err(|_| CscError::invalid_request("nonce must be hex"))?,
+            None => {
+                let mut n = vec![0u8; 8];
+                getrandom::fill(&mut n).map_err(|e| internal("rng", e))?;
+                n
+            }
+        };
+        let nonce = der::asn1::Uint::new(&nonce)
+            .map(der::asn1::Int::from)
+            .map_err(|_| CscError::invalid_request("nonce"))?;
+        let imprint = otaseal_tsa::protocol::MessageImprint::new(alg, &hash)
+            .map_err(|e| internal("imprint", e))?;
+        let tsr = otaseal_tsa::protocol::TimeStampReq {
+            version: 1,
+            message_imprint: imprint,
+            req_policy: None,
+            nonce: Some(nonce),
+            cert_req: true,
+            extensions: None,
+        };
+        let token = authority
+            .issue(&tsr)
+            .map_err(|r| CscError::invalid_request(format!("time-stamp refused: {}", r.text)))?
+            .to_der()
+            .map_err(|e| internal("token", e))?;
+        self.audit(&Event {
+            event: "timestamp",
+            client: &client,
+            hash_algo: &body.hash_algo,
+            hashes: &[b64_encode(&hash)],
+            result: "ok",
+            ..Event::default()
+        })?;
+        Ok(TimestampResponse {
+            timestamp: b64_encode(&token),
+        })
     }
 }
 

@@ -117,6 +117,13 @@ const MIGRATIONS: &[&str] = &[
         result TEXT NOT NULL,
         prev TEXT NOT NULL,
         hash TEXT NOT NULL);",
+    // 2: the time-stamping key and certificate (signatures/timestamp).
+    "CREATE TABLE tsa(
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        label TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        spki BLOB NOT NULL,
+        cert BLOB NOT NULL);",
 ];
 
 /// A client of the service.
@@ -524,6 +531,34 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT label, wrapped, spki, cert FROM ca WHERE id = 1",
+                [],
+                |r| {
+                    Ok(CaRow {
+                        label: r.get(0)?,
+                        wrapped: r.get(1)?,
+                        spki: r.get(2)?,
+                        cert: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores the time-stamping key and certificate (once).
+    pub fn put_tsa(&self, tsa: &CaRow) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO tsa(id, label, wrapped, spki, cert) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![tsa.label, tsa.wrapped, tsa.spki, tsa.cert],
+        )?;
+        Ok(())
+    }
+
+    /// The time-stamping key and certificate.
+    pub fn tsa(&self) -> Result<Option<CaRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT label, wrapped, spki, cert FROM tsa WHERE id = 1",
                 [],
                 |r| {
                     Ok(CaRow {
