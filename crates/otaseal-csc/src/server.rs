@@ -286,15 +286,24 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
         Arc::default();
+    let renewing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut renew = tokio::time::interval(ctx.config.renew_interval.max(Duration::from_secs(1)));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = renew.tick() => {
-                let service = Arc::clone(&ctx.service);
-                // Renewal makes keys and certificates: blocking pool.
-                let _ = tokio::task::spawn_blocking(move || renew_pass(&service)).await;
+                // Renewal makes keys and certificates (an RSA key takes
+                // seconds): on the blocking pool, without holding up accepts,
+                // and never two passes at once.
+                if !renewing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    let service = Arc::clone(&ctx.service);
+                    let flag = Arc::clone(&renewing);
+                    tokio::task::spawn_blocking(move || {
+                        renew_pass(&service);
+                        flag.store(false, std::sync::atomic::Ordering::Release);
+                    });
+                }
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
