@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod csr;
+mod csc;
 mod demo;
 mod inspect;
 mod keys;
@@ -83,6 +84,8 @@ enum Command {
     Keys(KeysArgs),
     /// Write a PKCS#10 certificate signing request signed by a key (file or token).
     Csr(csr::CsrArgs),
+    /// Cloud signing service (CSC API v2): init, serve, audit verify.
+    Csc(csc::CscArgs),
     /// Make a throwaway PKI, sign the sample payloads with ecdsa-p256 + sm2 +
     /// ml-dsa-65, then verify and inspect the package.
     Demo(demo::DemoArgs),
@@ -150,8 +153,12 @@ fn remove_temp_files_on_signals() {
 }
 
 fn main() -> ExitCode {
-    remove_temp_files_on_signals();
-    match dispatch(Cli::parse()) {
+    let cli = Cli::parse();
+    // `csc serve` handles SIGINT/SIGTERM itself (graceful shutdown).
+    if !matches!(cli.command, Command::Csc(_)) {
+        remove_temp_files_on_signals();
+    }
+    match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("otaseal: error: {e}");
@@ -189,6 +196,7 @@ fn dispatch(cli: Cli) -> CliResult {
             command: TsaCommand::Serve(a),
         }) => tsa::serve(a),
         Command::Demo(a) => demo::run(a),
+        Command::Csc(a) => csc::run(a),
     }
 }
 

@@ -1,0 +1,257 @@
+//! `otaseal csc`: the self-hostable CSC API v2 signing service.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use otaseal_csc::auth::{Clock, ShiftedClock, SystemClock};
+use otaseal_csc::config::{self, Config, InitOptions};
+use otaseal_csc::server::Server;
+use otaseal_manifest::Suite;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::{CliError, CliResult, EXIT_REJECTED};
+
+#[derive(Args)]
+pub struct CscArgs {
+    #[command(subcommand)]
+    command: CscCommand,
+}
+
+#[derive(Subcommand)]
+enum CscCommand {
+    /// Create a configuration, master key, database, issuing CA, one
+    /// credential per suite and a client, for a quick local start.
+    #[command(after_help = "\
+Example:
+  otaseal csc init --dir csc --suites ecdsa-p256,sm2
+  otaseal csc serve --config csc/config.json
+
+Writes DIR/config.json, DIR/master.key (0600), DIR/csc.db, DIR/ca.pem (trust anchor of
+the credentials' certificates) and DIR/CLIENT.secret (0600). Credentials are named
+signer-SUITE and granted to the client.")]
+    Init(InitArgs),
+    /// Serve CSC API v2 (and v1 spellings) over HTTP(S).
+    #[command(after_help = "\
+Example:
+  otaseal csc serve --config csc/config.json
+
+Serves POST /csc/v2/<method> and /csc/v1/<method>, GET /health. Plain HTTP only on a
+loopback address; set \"tls\" in the configuration for anything else. SIGINT/SIGTERM
+stop accepting and finish the requests in progress.")]
+    Serve(ServeArgs),
+    /// Audit log tools.
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log (exit 1 if broken).
+    #[command(after_help = "\
+Example:
+  otaseal csc audit verify --config csc/config.json --json")]
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// New (empty) directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Comma-separated suites, one credential each.
+    #[arg(long, default_value = "ecdsa-p256,sm2")]
+    suites: String,
+    /// Suite of the issuing CA's key.
+    #[arg(long, default_value = "ecdsa-p256")]
+    ca_suite: String,
+    /// Id of the first client.
+    #[arg(long, default_value = "build")]
+    client: String,
+    /// Sole Control Assurance Level of the credentials (1 or 2).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    scal: u8,
+    /// File holding a PIN the credentials require.
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// Certificate validity in days.
+    #[arg(long, default_value_t = 47)]
+    days: u64,
+    /// Renew this many days before a certificate expires.
+    #[arg(long, default_value_t = 15)]
+    renew_before_days: u64,
+    /// Listen address written to the configuration.
+    #[arg(long, default_value = "127.0.0.1:8780")]
+    listen: String,
+    /// Print a JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Listen address (overrides the configuration).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Tests only: the service clock starts at this Unix time.
+    #[arg(long, hide = true)]
+    now: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct AuditVerifyArgs {
+    /// Configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Print a JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: CscArgs) -> CliResult {
+    match a.command {
+        CscCommand::Init(a) => init(a),
+        CscCommand::Serve(a) => serve(a),
+        CscCommand::Audit(AuditArgs {
+            command: AuditCommand::Verify(a),
+        }) => audit_verify(a),
+    }
+}
+
+fn parse_suite(name: &str) -> Result<Suite, CliError> {
+    Suite::from_name(name.trim()).ok_or_else(|| CliError(format!("unknown suite {name:?}")))
+}
+
+fn init(a: InitArgs) -> CliResult {
+    let suites = a
+        .suites
+        .split(',')
+        .map(parse_suite)
+        .collect::<Result<Vec<_>, _>>()?;
+    let pin = match &a.pin_file {
+        Some(p) => Some(Zeroizing::new(
+            std::fs::read_to_string(p)
+                .map_err(|e| CliError(format!("--pin-file {}: {e}", p.display())))?
+                .trim()
+                .to_string(),
+        )),
+        None => None,
+    };
+    let report = config::init(
+        &a.dir,
+        &InitOptions {
+            suites,
+            ca_suite: parse_suite(&a.ca_suite)?,
+            client_id: a.client.clone(),
+            scal: a.scal,
+            pin,
+            validity_secs: a.days.saturating_mul(86400),
+            renew_before_secs: a.renew_before_days.saturating_mul(86400),
+            listen: a.listen.clone(),
+            ..InitOptions::default()
+        },
+    )
+    .map_err(|e| CliError(e.to_string()))?;
+    if a.json {
+        out!(
+            "{}",
+            json!({
+                "config": report.config,
+                "ca": report.ca_pem,
+                "client": report.client_id,
+                "secret_file": report.secret_file,
+                "credentials": report.credentials,
+            })
+        );
+    } else {
+        out!("configuration  {}", report.config.display());
+        out!("trust anchor   {}", report.ca_pem.display());
+        out!(
+            "client         {} (secret in {})",
+            report.client_id,
+            report.secret_file.display()
+        );
+        out!("credentials    {}", report.credentials.join(", "));
+    }
+    Ok(0)
+}
+
+fn serve(a: ServeArgs) -> CliResult {
+    let cfg = Config::load(&a.config).map_err(|e| CliError(e.to_string()))?;
+    let clock: Arc<dyn Clock> = match a.now {
+        Some(t) => Arc::new(ShiftedClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let service = Arc::new(
+        cfg.open_service(clock)
+            .map_err(|e| CliError(e.to_string()))?,
+    );
+    // Renew at start, before the first request.
+    service.renew_due().map_err(|e| CliError(e.to_string()))?;
+    let listen = a.listen.unwrap_or_else(|| cfg.listen.clone());
+    let listener =
+        TcpListener::bind(&listen).map_err(|e| CliError(format!("listen {listen}: {e}")))?;
+    let tls = cfg.tls_files();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = Server::start(listener, service, tls.as_ref(), cfg.server_config())
+        .map_err(|e| CliError(e.to_string()))?;
+    // Graceful shutdown: stop accepting, let requests in progress finish.
+    let handle = server.shutdown_handle();
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| CliError(format!("signals: {e}")))?;
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                handle.shutdown();
+            }
+        });
+    }
+    // One line on stdout that scripts can read.
+    out!(
+        "otaseal CSC listening on {}://{}/csc/v2",
+        scheme,
+        server.local_addr()
+    );
+    server.wait();
+    eprintln!("otaseal CSC stopped");
+    Ok(0)
+}
+
+fn audit_verify(a: AuditVerifyArgs) -> CliResult {
+    let cfg = Config::load(&a.config).map_err(|e| CliError(e.to_string()))?;
+    let store = otaseal_csc::store::Store::open(&cfg.path(&cfg.database))
+        .map_err(|e| CliError(e.to_string()))?;
+    let records = store.audit_records().map_err(|e| CliError(e.to_string()))?;
+    match otaseal_csc::audit::verify_chain(&records) {
+        Ok((n, head)) => {
+            if a.json {
+                out!("{}", json!({ "intact": true, "records": n, "head": head }));
+            } else {
+                out!("audit log intact: {n} records, head {head}");
+            }
+            Ok(0)
+        }
+        Err(brk) => {
+            if a.json {
+                out!(
+                    "{}",
+                    json!({ "intact": false, "records": records.len(), "break": brk.to_string() })
+                );
+            } else {
+                out!("audit log BROKEN: {brk}");
+            }
+            Ok(EXIT_REJECTED)
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The issuing CA of the service and the self-renewing credential
+//! certificates.
+//!
+//! The CA key lives in the key store like every other key. Each credential
+//! has a profile (subject, validity, renew-before); [`Ca::renew_due`] gives a
+//! credential a fresh key pair and certificate once `now` is within
+//! renew-before of the current certificate's notAfter, and destroys a
+//! generation's private key once its certificate has expired (the
+//! certificate itself stays, for `credentials/info` history and the audit).
+//! [`Ca::signing_generation`] picks the newest generation whose certificate
+//! is valid at `now`; when there is none the service refuses to sign.
+
+use std::fmt;
+
+use der::{Decode, Encode};
+use otaseal_manifest::Suite;
+use otaseal_sign::pki::{self, CertProfile, CertRequest};
+use x509_cert::Certificate;
+
+use crate::audit::{self, Event};
+use crate::keystore::{KeyStoreError, MasterKey, SoftKey, hex};
+use crate::store::{CaRow, CredentialRow, GenerationRow, Store, StoreError};
+
+/// Errors of the CA.
+#[derive(Debug)]
+pub enum CaError {
+    /// Store failure.
+    Store(StoreError),
+    /// Key store failure.
+    Key(KeyStoreError),
+    /// Certificate issuance failed.
+    Pki(String),
+    /// No CA in the store.
+    NoCa,
+    /// Unknown credential.
+    UnknownCredential(String),
+    /// The credential has no certificate valid now.
+    NoValidCertificate(String),
+}
+
+impl fmt::Display for CaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaError::Store(e) => write!(f, "{e}"),
+            CaError::Key(e) => write!(f, "{e}"),
+            CaError::Pki(m) => write!(f, "certificate: {m}"),
+            CaError::NoCa => write!(f, "the store has no issuing CA (run `otaseal csc init`)"),
+            CaError::UnknownCredential(c) => write!(f, "unknown credential {c:?}"),
+            CaError::NoValidCertificate(c) => write!(
+                f,
+                "credential {c:?} has no certificate valid now (expired or not yet valid)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CaError {}
+
+impl From<StoreError> for CaError {
+    fn from(e: StoreError) -> Self {
+        CaError::Store(e)
+    }
+}
+
+impl From<KeyStoreError> for CaError {
+    fn from(e: KeyStoreError) -> Self {
+        CaError::Key(e)
+    }
+}
+
+fn pki_err(e: impl fmt::Display) -> CaError {
+    CaError::Pki(e.to_string())
+}
+
+/// A new credential's profile.
+#[derive(Clone, Debug)]
+pub struct CredentialSpec {
+    /// Credential id.
+    pub id: String,
+    /// Suite.
+    pub suite: Suite,
+    /// 1 or 2.
+    pub scal: u8,
+    /// Argon2id hash of the PIN, if one is required.
+    pub pin_hash: Option<String>,
+    /// TOTP secret (wrapped by the master key before storing).
+    pub totp_secret: Option<Vec<u8>>,
+    /// Certificate subject CN.
+    pub subject_cn: String,
+    /// Certificate validity.
+    pub validity_secs: u64,
+    /// Renew this long before notAfter.
+    pub renew_before_secs: u64,
+    /// Signatures per authorization.
+    pub multisign: u32,
+}
+
+/// What a renewal pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenewalReport {
+    /// `(credential, new serial)`.
+    pub renewed: Vec<(String, String)>,
+    /// `(credential, serial)` whose keys were destroyed.
+    pub retired: Vec<(String, String)>,
+}
+
+/// The issuing CA over a store and master key.
+pub struct Ca<'a> {
+    /// Store.
+    pub store: &'a Store,
+    /// Master key.
+    pub master: &'a MasterKey,
+}
+
+/// Serial of a certificate, hex.
+pub fn serial_hex(cert_der: &[u8]) -> Result<String, CaError> {
+    let c = Certificate::from_der(cert_der).map_err(pki_err)?;
+    Ok(hex(c.tbs_certificate().serial_number().as_bytes()))
+}
+
+impl Ca<'_> {
+    /// Creates the CA key and its self-signed certificate.
+    pub fn init(
+        &self,
+        suite: Suite,
+        subject_cn: &str,
+        now: u64,
+        validity_secs: u64,
+    ) -> Result<Vec<u8>, CaError> {
+        let label = "ca";
+        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        let cert = pki::issue_certificate(&CertRequest {
+            subject_cn,
+            profile: CertProfile::Root,
+            // An hour of slack for clocks that are a little behind.
+            not_before: now.saturating_sub(3600),
+            not_after: now.saturating_add(validity_secs),
+            subject_key: &key,
+            issuer: None,
+            serial: None,
+        })
+        .map_err(pki_err)?;
+        self.store.put_ca(&CaRow {
+            label: label.into(),
+            wrapped,
+            spki,
+            cert: cert.clone(),
+        })?;
+        Ok(cert)
+    }
+
+    /// Creates the time-stamping key and its certificate (EKU exactly
+    /// id-kp-timeStamping, critical), issued by the CA.
+    pub fn init_tsa(&self, suite: Suite, now: u64, validity_secs: u64) -> Result<(), CaError> {
+        let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
+        let ca_key = SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+        let label = "tsa";
+        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        let cert = pki::issue_certificate(&CertRequest {
+            subject_cn: "otaseal CSC time-stamping",
+            profile: CertProfile::TimeStampingLeaf,
+            not_before: now.saturating_sub(3600),
+            not_after: now.saturating_add(validity_secs),
+            subject_key: &key,
+            issuer: Some((&ca_key, &ca.cert)),
+            serial: None,
+        })
+        .map_err(pki_err)?;
+        self.store.put_tsa(&CaRow {
+            label: label.into(),
+            wrapped,
+            spki,
+            cert,
+        })?;
+        Ok(())
+    }
+
+    /// The CA certificate.
+    pub fn certificate(&self) -> Result<Vec<u8>, CaError> {
+        Ok(self.store.ca()?.ok_or(CaError::NoCa)?.cert)
+    }
+
+    /// Adds a credential and issues its first certificate.
+    pub fn create_credential(&self, spec: &CredentialSpec, now: u64) -> Result<(), CaError> {
+        let totp_wrapped = match &spec.totp_secret {
+            Some(s) => Some(self.master.wrap(&format!("totp:{}", spec.id), s)?),
+            None => None,
+        };
+        self.store.insert_credential(&CredentialRow {
+            id: spec.id.clone(),
+            suite: spec.suite.name().to_string(),
+            scal: spec.scal,
+            pin_hash: spec.pin_hash.clone(),
+            totp_wrapped,
+            failed_attempts: 0,
+            locked: false,
+            subject_cn: spec.subject_cn.clone(),
+            validity_secs: spec.validity_secs,
+            renew_before_secs: spec.renew_before_secs,
+            multisign: spec.multisign,
+        })?;
+        let cred = self
+            .store
+            .credential(&spec.id)?
+            .ok_or_else(|| CaError::UnknownCredential(spec.id.clone()))?;
+        self.issue_generation(&cred, now)?;
+        Ok(())
+    }
+
+    /// A fresh key pair and certificate for `cred`, valid from `now`.
+    pub fn issue_generation(&self, cred: &CredentialRow, now: u64) -> Result<String, CaError> {
+        let suite = suite_of(&cred.suite)?;
+        let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
+        let ca_key = SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| CaError::Pki(e.to_string()))?;
+        let label = format!("{}:{}:{}", cred.id, now, hex(&nonce));
+        let (wrapped, spki, key) = self.master.generate_wrapped(&label, suite)?;
+        let not_after = now.saturating_add(cred.validity_secs);
+        let cert = pki::issue_certificate(&CertRequest {
+            subject_cn: &cred.subject_cn,
+            profile: CertProfile::CodeSigningLeaf,
+            not_before: now,
+            not_after,
+            subject_key: &key,
+            issuer: Some((&ca_key, &ca.cert)),
+            serial: None,
+        })
+        .map_err(pki_err)?;
+        drop(key);
+        let serial = serial_hex(&cert)?;
+        self.store.insert_generation(&GenerationRow {
+            id: 0,
+            credential_id: cred.id.clone(),
+            label,
+            wrapped: Some(wrapped),
+            spki,
+            cert,
+            serial: serial.clone(),
+            not_before: now,
+            not_after,
+        })?;
+        audit::append(
+            self.store,
+            now,
+            &Event {
+                event: "issue",
+                client: "-",
+                credential: &cred.id,
+                serial: &serial,
+                result: "ok",
+                ..Event::default()
+            },
+        )?;
+        Ok(serial)
+    }
+
+    /// One renewal pass at `now` over every credential.
+    pub fn renew_due(&self, now: u64) -> Result<RenewalReport, CaError> {
+        let mut report = RenewalReport::default();
+        for cred in self.store.credentials()? {
+            let gens = self.store.generations(&cred.id)?;
+            let due = match gens.last() {
+                None => true,
+                Some(g) => g.not_after.saturating_sub(cred.renew_before_secs) <= now,
+            };
+            if due {
+                let serial = self.issue_generation(&cred, now)?;
+                report.renewed.push((cred.id.clone(), serial));
+            }
+            for g in gens
+                .iter()
+                .filter(|g| g.not_after <= now && g.wrapped.is_some())
+            {
+                self.store.retire_key(g.id)?;
+                audit::append(
+                    self.store,
+                    now,
+                    &Event {
+                        event: "retire",
+                        credential: &cred.id,
+                        serial: &g.serial,
+                        result: "ok",
+                        ..Event::default()
+                    },
+                )?;
+                report.retired.push((cred.id.clone(), g.serial.clone()));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The generation to sign with at `now`: the newest whose certificate
+    /// is valid (`notBefore <= now < notAfter`) and whose key exists.
+    pub fn signing_generation(&self, credential: &str, now: u64) -> Result<GenerationRow, CaError> {
+        self.store
+            .generations(credential)?
+            .into_iter()
+            .rev()
+            .find(|g| g.not_before <= now && now < g.not_after && g.wrapped.is_some())
+            .ok_or_else(|| CaError::NoValidCertificate(credential.into()))
+    }
+}
+
+/// Suite by its `Suite::name`.
+pub fn suite_of(name: &str) -> Result<Suite, CaError> {
+    Suite::ALL
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| CaError::Pki(format!("unknown suite {name:?}")))
+}
+
+/// Re-encodes a certificate (sanity check that it parses).
+pub fn check_certificate(der: &[u8]) -> Result<(), CaError> {
+    let c = Certificate::from_der(der).map_err(pki_err)?;
+    c.to_der().map(|_| ()).map_err(pki_err)
+}
