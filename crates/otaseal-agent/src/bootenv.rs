@@ -76,6 +76,9 @@ impl BootEnv {
                 .strip_prefix("BOOT_")
                 .and_then(|r| r.strip_suffix("_LEFT"))
             {
+                if value.trim().is_empty() {
+                    continue; // unset
+                }
                 let n = value.trim().parse::<u32>().map_err(|_| {
                     AgentError::Bootloader(format!("{name}={value:?} is not a count"))
                 })?;
@@ -103,6 +106,7 @@ pub trait Bootloader {
 
 /// Boot variables in a file (through the storage layer), and the booted slot
 /// in `<file>.booted`, written by the boot script (`otaseal-agent select`).
+#[derive(Clone, Debug)]
 pub struct FileBootloader {
     /// The variables file.
     pub path: PathBuf,
@@ -211,9 +215,10 @@ impl Bootloader for UBoot {
     fn store(&self, _st: &mut dyn Storage, env: &BootEnv) -> Result<(), AgentError> {
         // One `fw_setenv -s` script: all variables in one environment write
         // (with a redundant environment, the inactive copy then the flag).
-        let mut script = format!("BOOT_ORDER {}\n", env.order.join(" "));
+        // `NAME=VALUE` lines: what u-boot-tools 2023.01 (Debian 12) parses.
+        let mut script = format!("BOOT_ORDER={}\n", env.order.join(" "));
         for s in &self.slots {
-            let _ = writeln!(script, "BOOT_{s}_LEFT {}", env.left(s));
+            let _ = writeln!(script, "BOOT_{s}_LEFT={}", env.left(s));
         }
         let mut child = self
             .tool("fw_setenv")

@@ -114,6 +114,8 @@ pub struct Config {
     pub layout: Layout,
     /// The bootloader.
     pub boot: Box<dyn Bootloader>,
+    /// The file bootloader, when that is the backend (for `select`).
+    pub file_boot: Option<FileBootloader>,
     /// HTTPS CA file.
     pub ca_file: Option<PathBuf>,
     /// Plain HTTP allowed.
@@ -228,6 +230,13 @@ impl Config {
             slots.insert(name.clone(), m);
         }
         let names: Vec<String> = slots.keys().cloned().collect();
+        let file_boot = match &t.bootloader {
+            BootToml::File { path } => Some(FileBootloader {
+                path: abs(path),
+                slots: names.clone(),
+            }),
+            BootToml::Uboot { .. } => None,
+        };
         let boot: Box<dyn Bootloader> = match &t.bootloader {
             BootToml::File { path } => Box::new(FileBootloader {
                 path: abs(path),
@@ -262,6 +271,7 @@ impl Config {
                 max_package: t.max_package_size,
             },
             boot,
+            file_boot,
             ca_file: t.ca_file.as_deref().map(abs),
             allow_http: t.allow_http,
             retries: t.retries.max(1),
