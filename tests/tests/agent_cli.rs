@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use otaseal_tests::{Run, fixtures_dir, otaseal, pseudo_random, repo_root, run_command, test_dir, write_file};
+use otaseal_tests::{
+    Run, fixtures_dir, otaseal, pseudo_random, repo_root, run_command, test_dir, write_file,
+};
 use serde_json::Value;
 
 /// The agent binary, built once.
@@ -18,7 +20,14 @@ pub fn agent_bin() -> PathBuf {
             .unwrap_or_else(|| repo_root().join("target"));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "otaseal-agent", "--bin", "otaseal-agent"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "otaseal-agent",
+                "--bin",
+                "otaseal-agent",
+            ])
             .current_dir(repo_root())
             .status()
             .expect("cargo build");
@@ -106,8 +115,21 @@ fn golden(name: &str) -> PathBuf {
 }
 
 /// Signs `payloads` (with target hints) with the fixtures' P-256 signer.
-pub fn sign(dir: &Path, name: &str, sv: u64, extra: &[&str], payloads: &[(&Path, &str)]) -> PathBuf {
-    sign_with(dir, name, sv, extra, payloads, &fixtures_dir().join("pki/ecdsa-p256"))
+pub fn sign(
+    dir: &Path,
+    name: &str,
+    sv: u64,
+    extra: &[&str],
+    payloads: &[(&Path, &str)],
+) -> PathBuf {
+    sign_with(
+        dir,
+        name,
+        sv,
+        extra,
+        payloads,
+        &fixtures_dir().join("pki/ecdsa-p256"),
+    )
 }
 
 fn sign_with(
@@ -190,7 +212,8 @@ fn provision_update_confirm_and_fallback() {
     assert_eq!(st["floor"], 12);
 
     // Again, confirmed this time: floor raised, A (12) no longer bootable.
-    dev.agent(&["install", v13.to_str().unwrap()]).expect_code(0);
+    dev.agent(&["install", v13.to_str().unwrap()])
+        .expect_code(0);
     dev.agent(&["select"]).expect_code(0);
     dev.agent(&["boot", "--verify"]).expect_code(0);
     dev.agent(&["confirm"]).expect_code(0);
@@ -232,7 +255,11 @@ fn bad_packages_change_nothing_that_boots() {
     let dev = Dev::new("agent-bad", "max_package_size = 2000000\n");
     dev.provision(&golden("p256-sm2.ota"));
     let d = &dev.dir;
-    rejected(&dev, &golden("tampered-payload.ota"), "payload-digest-mismatch");
+    rejected(
+        &dev,
+        &golden("tampered-payload.ota"),
+        "payload-digest-mismatch",
+    );
     rejected(&dev, &golden("wrong-hw.ota"), "hw-incompatible");
     let fw = firmware(d, "fw.bin", 1);
     // Rolled back: security version 5 below the floor of 12.
@@ -243,7 +270,12 @@ fn bad_packages_change_nothing_that_boots() {
         d,
         "expired.ota",
         13,
-        &["--created", "2026-11-24T00:00:00Z", "--expires", "2026-11-25T00:00:00Z"],
+        &[
+            "--created",
+            "2026-11-24T00:00:00Z",
+            "--expires",
+            "2026-11-25T00:00:00Z",
+        ],
         &[(&fw, "slot:boot")],
     );
     rejected(&dev, &exp, "manifest-expired");
@@ -272,7 +304,8 @@ fn bad_packages_change_nothing_that_boots() {
     let nt = sign(d, "notarget.ota", 13, &[], &[(&fw, "slot:nowhere")]);
     rejected(&dev, &nt, "no-target");
     // And the good one still installs afterwards.
-    dev.agent(&["install", good.to_str().unwrap()]).expect_code(0);
+    dev.agent(&["install", good.to_str().unwrap()])
+        .expect_code(0);
 }
 
 #[test]
@@ -286,5 +319,9 @@ fn check_says_whether_newer() {
     let (code, v) = dev.json(&["check", v13.to_str().unwrap()]);
     assert_eq!((code, &v["newer"]), (0, &Value::Bool(true)), "{v}");
     let (code, v) = dev.json(&["check", golden("wrong-hw.ota").to_str().unwrap()]);
-    assert_eq!((code, v["code"].as_str()), (1, Some("hw-incompatible")), "{v}");
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (1, Some("hw-incompatible")),
+        "{v}"
+    );
 }

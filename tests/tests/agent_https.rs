@@ -3,7 +3,7 @@
 //! certificate, plain HTTP refused), and a small faulty HTTP server for what
 //! no standard server does on purpose (drops, stalls, lies, changes the file).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,7 +21,14 @@ fn agent_bin() -> PathBuf {
             .unwrap_or_else(|| repo_root().join("target"));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let ok = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "otaseal-agent", "--bin", "otaseal-agent"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "otaseal-agent",
+                "--bin",
+                "otaseal-agent",
+            ])
             .current_dir(repo_root())
             .status()
             .expect("cargo build")
@@ -41,14 +48,21 @@ fn need(tool: &str) -> bool {
         .status()
         .is_ok();
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing (CI installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing (CI installs it)"
+        );
         eprintln!("skipped: {tool} not installed");
     }
     ok
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -59,13 +73,68 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A CA and a server certificate for 127.0.0.1 (`<prefix>ca.pem`, `<prefix>server.{pem,key}`).
 fn tls_pki(dir: &Path, prefix: &str) {
     let p = |s: &str| format!("{prefix}{s}");
-    openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", &p("ca.key"), "-out", &p("ca.pem"), "-days", "30", "-subj", "/CN=otaseal test CA"]);
-    openssl(dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", &p("server.key"), "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
-    write_file(dir, &p("ext.cnf"), b"subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
-    openssl(dir, &["x509", "-req", "-in", &p("server.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"),
-        "-CAcreateserial", "-out", &p("server.pem"), "-days", "30", "-extfile", &p("ext.cnf")]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=otaseal test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    write_file(
+        dir,
+        &p("ext.cnf"),
+        b"subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("server.pem"),
+            "-days",
+            "30",
+            "-extfile",
+            &p("ext.cnf"),
+        ],
+    );
 }
 
 struct Nginx {
@@ -96,8 +165,14 @@ fn nginx(dir: &Path) -> Nginx {
         d = dir.display()
     );
     let conf = write_file(dir, "nginx.conf", conf.as_bytes());
-    let child = Command::new("nginx")
-        .args(["-p", dir.to_str().unwrap(), "-e", dir.join("error.log").to_str().unwrap(), "-c"])
+    let mut child = Command::new("nginx")
+        .args([
+            "-p",
+            dir.to_str().unwrap(),
+            "-e",
+            dir.join("error.log").to_str().unwrap(),
+            "-c",
+        ])
         .arg(&conf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -109,7 +184,12 @@ fn nginx(dir: &Path) -> Nginx {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
 }
 
 fn agent_config(dir: &Path, ca: &Path, extra: &str) -> PathBuf {
@@ -130,7 +210,12 @@ fn agent_config(dir: &Path, ca: &Path, extra: &str) -> PathBuf {
 }
 
 fn agent(config: &Path, args: &[&str]) -> Run {
-    run_command(Command::new(agent_bin()).arg("--config").arg(config).args(args))
+    run_command(
+        Command::new(agent_bin())
+            .arg("--config")
+            .arg(config)
+            .args(args),
+    )
 }
 
 fn agent_json(config: &Path, args: &[&str]) -> (i32, Value) {
@@ -173,15 +258,22 @@ fn https_install_check_and_wrong_certificate() {
     assert_eq!((code, &v["newer"]), (1, &Value::Bool(false)), "{v}");
 
     // The server's certificate from another CA: fetch-tls, nothing written.
-    let bad = agent_config(&dir, &dir.join("other-ca.pem", ), "");
+    let bad = agent_config(&dir, &dir.join("other-ca.pem"), "");
     let (code, v) = agent_json(&bad, &["install", &url]);
     assert_eq!((code, v["code"].as_str()), (2, Some("fetch-tls")), "{v}");
     let (code, v) = agent_json(&bad, &["check", &url]);
     assert_eq!((code, v["code"].as_str()), (2, Some("fetch-tls")), "{v}");
 
     // Plain HTTP is refused without the explicit option.
-    let (code, v) = agent_json(&cfg, &["install", &format!("http://127.0.0.1:{}/fw.ota", srv.port)]);
-    assert_eq!((code, v["code"].as_str()), (2, Some("fetch-insecure-url")), "{v}");
+    let (code, v) = agent_json(
+        &cfg,
+        &["install", &format!("http://127.0.0.1:{}/fw.ota", srv.port)],
+    );
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (2, Some("fetch-insecure-url")),
+        "{v}"
+    );
 
     let (_, st) = agent_json(&cfg, &["status"]);
     assert_eq!(st["booted"], "A");
@@ -224,7 +316,12 @@ fn fault_server(body: Vec<u8>, other: Vec<u8>, fault: Fault) -> (u16, Arc<Mutex<
                 }
                 let l = line.to_ascii_lowercase();
                 if let Some(v) = l.strip_prefix("range: bytes=") {
-                    range = v.trim().trim_end_matches('-').split('-').next().and_then(|x| x.parse().ok());
+                    range = v
+                        .trim()
+                        .trim_end_matches('-')
+                        .split('-')
+                        .next()
+                        .and_then(|x| x.parse().ok());
                 }
                 log2.lock().unwrap().push(line.trim().to_owned());
             }
@@ -233,9 +330,17 @@ fn fault_server(body: Vec<u8>, other: Vec<u8>, fault: Fault) -> (u16, Arc<Mutex<
                 _ => (&body, "\"v1\""),
             };
             let honour = !matches!(fault, Fault::DropNoRanges(_));
-            let start = if honour { range.unwrap_or(0) as usize } else { 0 };
+            let start = if honour {
+                range.unwrap_or(0) as usize
+            } else {
+                0
+            };
             let slice = &data[start.min(data.len())..];
-            let declared = if fault == Fault::LieLength { slice.len() + 1000 } else { slice.len() };
+            let declared = if fault == Fault::LieLength {
+                slice.len() + 1000
+            } else {
+                slice.len()
+            };
             let head = if start > 0 {
                 format!(
                     "HTTP/1.1 206 Partial Content\r\nContent-Length: {declared}\r\nContent-Range: bytes {start}-{}/{}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
@@ -243,17 +348,23 @@ fn fault_server(body: Vec<u8>, other: Vec<u8>, fault: Fault) -> (u16, Arc<Mutex<
                     data.len()
                 )
             } else {
-                format!("HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n")
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
+                )
             };
             let _ = s.write_all(head.as_bytes());
             let cut = match fault {
-                Fault::DropOnce(k) | Fault::DropNoRanges(k) | Fault::DropThenChange(k) if n == 1 => Some(k),
+                Fault::DropOnce(k) | Fault::DropNoRanges(k) | Fault::DropThenChange(k)
+                    if n == 1 =>
+                {
+                    Some(k)
+                }
                 _ => None,
             };
             match fault {
                 Fault::Stall(k) => {
                     let _ = s.write_all(&slice[..k.min(slice.len())]);
-                    std::thread::sleep(Duration::from_secs(30));
+                    std::thread::sleep(Duration::from_secs(4));
                 }
                 _ => {
                     let upto = cut.unwrap_or(slice.len()).min(slice.len());
@@ -270,7 +381,11 @@ fn fault_server(body: Vec<u8>, other: Vec<u8>, fault: Fault) -> (u16, Arc<Mutex<
 
 fn plain_device(name: &str) -> (PathBuf, PathBuf) {
     let dir = test_dir(name);
-    let cfg = agent_config(&dir, &fixtures_dir().join("pki/roots.pem"), "allow_http = true");
+    let cfg = agent_config(
+        &dir,
+        &fixtures_dir().join("pki/roots.pem"),
+        "allow_http = true",
+    );
     agent(&cfg, &["init"]).expect_code(0);
     (dir, cfg)
 }
@@ -296,14 +411,34 @@ fn resume_restart_and_faulty_servers() {
     // A server without ranges: started over, the verified prefix skipped.
     let (port, _) = fault_server(body.clone(), other.clone(), Fault::DropNoRanges(mid));
     let (_, cfg) = plain_device("agent-noranges");
-    let (code, v) = agent_json(&cfg, &["install", "--slot", "A", &format!("http://127.0.0.1:{port}/x")]);
+    let (code, v) = agent_json(
+        &cfg,
+        &[
+            "install",
+            "--slot",
+            "A",
+            &format!("http://127.0.0.1:{port}/x"),
+        ],
+    );
     assert_eq!(code, 0, "{v}");
 
     // The file changed between ranges: stable code, slot not bootable.
     let (port, _) = fault_server(body.clone(), other.clone(), Fault::DropThenChange(mid));
     let (_, cfg) = plain_device("agent-changed");
-    let (code, v) = agent_json(&cfg, &["install", "--slot", "A", &format!("http://127.0.0.1:{port}/x")]);
-    assert_eq!((code, v["code"].as_str()), (2, Some("fetch-changed")), "{v}");
+    let (code, v) = agent_json(
+        &cfg,
+        &[
+            "install",
+            "--slot",
+            "A",
+            &format!("http://127.0.0.1:{port}/x"),
+        ],
+    );
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (2, Some("fetch-changed")),
+        "{v}"
+    );
     let (_, st) = agent_json(&cfg, &["status"]);
     assert_eq!(st["slots"]["A"]["status"], "invalid", "{st}");
     assert_eq!(st["attempts_left"]["A"], 0, "{st}");
@@ -311,24 +446,37 @@ fn resume_restart_and_faulty_servers() {
     // Stalls: bounded retries, then fetch-stalled.
     let (port, _) = fault_server(body.clone(), other.clone(), Fault::Stall(mid));
     let (_, cfg) = plain_device("agent-stall");
-    let (code, v) = agent_json(&cfg, &["install", "--slot", "A", &format!("http://127.0.0.1:{port}/x")]);
-    assert_eq!((code, v["code"].as_str()), (2, Some("fetch-stalled")), "{v}");
+    let (code, v) = agent_json(
+        &cfg,
+        &[
+            "install",
+            "--slot",
+            "A",
+            &format!("http://127.0.0.1:{port}/x"),
+        ],
+    );
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (2, Some("fetch-stalled")),
+        "{v}"
+    );
 
     // A Content-Length longer than the body, every time: bounded, stable code.
     let (port, _) = fault_server(body.clone(), other, Fault::LieLength);
     let (_, cfg) = plain_device("agent-lie");
-    let (code, v) = agent_json(&cfg, &["install", "--slot", "A", &format!("http://127.0.0.1:{port}/x")]);
+    let (code, v) = agent_json(
+        &cfg,
+        &[
+            "install",
+            "--slot",
+            "A",
+            &format!("http://127.0.0.1:{port}/x"),
+        ],
+    );
     assert_eq!(code, 2, "{v}");
     let c = v["code"].as_str().unwrap();
     assert!(c.starts_with("fetch-"), "{v}");
     let (_, st) = agent_json(&cfg, &["status"]);
     assert_ne!(st["slots"]["A"]["status"], "pending", "{st}");
     assert_eq!(st["attempts_left"]["A"], 0, "{st}");
-}
-
-#[allow(dead_code)]
-fn read_all(mut r: impl Read) -> Vec<u8> {
-    let mut v = Vec::new();
-    r.read_to_end(&mut v).unwrap();
-    v
 }

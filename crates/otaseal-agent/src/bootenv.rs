@@ -244,8 +244,8 @@ impl Bootloader for UBoot {
         Ok(())
     }
     fn booted(&self, _st: &mut dyn Storage) -> Result<Option<String>, AgentError> {
-        let cmdline = std::fs::read_to_string(&self.cmdline)
-            .map_err(|e| AgentError::io(&self.cmdline, e))?;
+        let cmdline =
+            std::fs::read_to_string(&self.cmdline).map_err(|e| AgentError::io(&self.cmdline, e))?;
         Ok(booted_from_cmdline(&cmdline))
     }
 }

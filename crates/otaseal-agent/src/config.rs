@@ -135,9 +135,14 @@ pub fn pem_certs(path: &Path) -> Result<Vec<Vec<u8>>, AgentError> {
         let block = &rest[start..];
         let end = block
             .find("-----END ")
-            .and_then(|e| block[e..].find("\n").map(|n| e + n + 1).or(Some(block.len())))
+            .and_then(|e| {
+                block[e..]
+                    .find("\n")
+                    .map(|n| e + n + 1)
+                    .or(Some(block.len()))
+            })
             .ok_or_else(|| AgentError::Config(format!("{}: unterminated PEM", path.display())))?;
-        let (label, der) = pem_rfc7468::decode_vec(block[..end].as_bytes())
+        let (label, der) = pem_rfc7468::decode_vec(&block.as_bytes()[..end])
             .map_err(|e| AgentError::Config(format!("{}: {e}", path.display())))?;
         if label == "CERTIFICATE" {
             out.push(der);
@@ -199,7 +204,9 @@ impl Config {
             );
         }
         if t.slots.len() < 2 {
-            return Err(AgentError::Config("slots: an A/B device needs two slots".into()));
+            return Err(AgentError::Config(
+                "slots: an A/B device needs two slots".into(),
+            ));
         }
         let mut slots = BTreeMap::new();
         for (name, targets) in &t.slots {

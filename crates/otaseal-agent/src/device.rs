@@ -135,7 +135,11 @@ impl Hooks for InstallHooks<'_, '_> {
                 PayloadKind::Raw => target.kind == TargetKind::Raw,
                 _ => target.kind == TargetKind::Dir,
             };
-            if !fits || plan.iter().any(|(_, x): &(_, Target)| x.path == target.path) {
+            if !fits
+                || plan
+                    .iter()
+                    .any(|(_, x): &(_, Target)| x.path == target.path)
+            {
                 return Err(AgentError::NoTarget(format!(
                     "{}: target {t} does not take this payload",
                     p.name
@@ -242,9 +246,10 @@ impl Device<'_> {
                         "cannot tell which slot is booted; name the slot with --slot".into(),
                     )
                 })?;
-                names.into_iter().find(|n| *n != b).ok_or_else(|| {
-                    AgentError::Config("the slot map needs a second slot".into())
-                })?
+                names
+                    .into_iter()
+                    .find(|n| *n != b)
+                    .ok_or_else(|| AgentError::Config("the slot map needs a second slot".into()))?
             }
         };
         if booted.as_deref() == Some(slot.as_str()) {
@@ -268,8 +273,8 @@ impl Device<'_> {
             fds: Vec::new(),
             started: false,
         };
-        let run = pkg::verify(trust, Some(floor), src, &mut hooks, Until::End, limit)
-            .and_then(|outcome| {
+        let run = pkg::verify(trust, Some(floor), src, &mut hooks, Until::End, limit).and_then(
+            |outcome| {
                 for (fd, target, _) in &hooks.fds {
                     hooks
                         .dev
@@ -278,7 +283,8 @@ impl Device<'_> {
                         .map_err(|e| AgentError::io(&target.path, e))?;
                 }
                 Ok(outcome)
-            });
+            },
+        );
         let fds = std::mem::take(&mut hooks.fds);
         let started = hooks.started;
         for (fd, _, _) in &fds {

@@ -131,7 +131,9 @@ pub fn extract(
             &mut made_dirs,
         )?,
         PayloadKind::Zip => zip_entries(st, src, &root, &mut rules, &mut made_dirs)?,
-        PayloadKind::Raw => return Err(AgentError::Config("a raw payload is not extracted".into())),
+        PayloadKind::Raw => {
+            return Err(AgentError::Config("a raw payload is not extracted".into()));
+        }
     }
     // Entries first, then each directory (deepest first), then the parent.
     made_dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));

@@ -42,8 +42,8 @@ pub fn install_crypto_provider() {
 
 /// A client for `url` under `opts` (scheme checked here).
 pub fn client(url: &str, opts: &FetchOptions) -> Result<Client, AgentError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| AgentError::Config(format!("URL {url:?}: {e}")))?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| AgentError::Config(format!("URL {url:?}: {e}")))?;
     match parsed.scheme() {
         "https" => {}
         "http" if opts.allow_http => {}
@@ -98,6 +98,9 @@ fn classify(e: &reqwest::Error) -> FetchError {
     }
 }
 
+/// Progress callback: bytes delivered so far, total if known.
+pub type Progress = Box<dyn FnMut(u64, Option<u64>)>;
+
 /// A download as a byte stream, optionally of the range `start..=end`.
 pub struct HttpSource {
     client: Client,
@@ -117,7 +120,7 @@ pub struct HttpSource {
     /// Attempts made (for reports and tests).
     pub attempts: u32,
     /// Progress callback: bytes delivered so far, total if known.
-    pub progress: Option<Box<dyn FnMut(u64, Option<u64>)>>,
+    pub progress: Option<Progress>,
 }
 
 impl HttpSource {
@@ -254,11 +257,11 @@ impl HttpSource {
             if self.done() || buf.is_empty() {
                 return Ok(0);
             }
-            if self.body.is_none() {
-                if let Err(e) = self.open() {
-                    self.retry(e)?;
-                    continue;
-                }
+            if self.body.is_none()
+                && let Err(e) = self.open()
+            {
+                self.retry(e)?;
+                continue;
             }
             let want = match self.end {
                 Some(e) => {

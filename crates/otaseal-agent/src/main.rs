@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use otaseal_agent::AgentError;
 use otaseal_agent::config::Config;
 use otaseal_agent::device::Device;
 use otaseal_agent::fetch::{FetchOptions, HttpSource};
 use otaseal_agent::pkg::{self, NoHooks, Until};
 use otaseal_agent::state::State;
 use otaseal_agent::storage::{RealFs, Storage};
-use otaseal_agent::AgentError;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -132,7 +132,12 @@ fn open_source(
 }
 
 /// `check`: the envelope only.
-fn check(cfg: &Config, st: &mut dyn Storage, src: &str, allow_http: bool) -> Result<(pkg::Outcome, State), AgentError> {
+fn check(
+    cfg: &Config,
+    st: &mut dyn Storage,
+    src: &str,
+    allow_http: bool,
+) -> Result<(pkg::Outcome, State), AgentError> {
     let state = State::load(st, &cfg.layout.state_path())?;
     let mut reader: Box<dyn Read> = if is_url(src) {
         let opts = fetch_opts(cfg, allow_http);
@@ -140,7 +145,7 @@ fn check(cfg: &Config, st: &mut dyn Storage, src: &str, allow_http: bool) -> Res
         let mut hdr = [0u8; 512];
         HttpSource::new(src, &opts, 0, Some(511))?
             .read_exact(&mut hdr)
-            .map_err(|e| read_err(e))?;
+            .map_err(read_err)?;
         let size = otaseal_verify::manifest::container::header_size(&hdr)
             .map_err(|_| AgentError::Verify(otaseal_verify::VerifyError::NotAPackage))?
             .min(cfg.trust.max_envelope as u64);
@@ -238,8 +243,7 @@ fn run(cli: &Cli) -> Result<serde_json::Value, AgentError> {
                 .filter(|s| s.status == otaseal_agent::state::Status::Good)
                 .filter_map(|s| s.security_version)
                 .max();
-            let newer = out.security_version > installed.unwrap_or(0)
-                || installed.is_none();
+            let newer = out.security_version > installed.unwrap_or(0) || installed.is_none();
             Ok(json!({
                 "result": if newer { "newer" } else { "not-newer" },
                 "newer": newer,
@@ -269,7 +273,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             if cli.json {
-                println!("{}", json!({"result": "error", "code": e.code(), "message": e.to_string()}));
+                println!(
+                    "{}",
+                    json!({"result": "error", "code": e.code(), "message": e.to_string()})
+                );
             }
             eprintln!("otaseal-agent: {e} [{}]", e.code());
             ExitCode::from(e.exit_code())

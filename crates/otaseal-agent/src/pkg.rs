@@ -203,7 +203,8 @@ pub fn head_payloads(head: &[u8]) -> Result<Vec<(String, u64, u64)>, AgentError>
         .and_then(|s| head.get(BLOCK..BLOCK.checked_add(s)?))
         .ok_or_else(|| bad("truncated"))?;
     let env = Envelope::decode(body).map_err(|e| AgentError::Verify(VerifyError::Envelope(e)))?;
-    let m = Manifest::decode(env.manifest).map_err(|e| AgentError::Verify(VerifyError::Manifest(e)))?;
+    let m =
+        Manifest::decode(env.manifest).map_err(|e| AgentError::Verify(VerifyError::Manifest(e)))?;
     Ok(m.payloads
         .iter()
         .map(|p| (p.name.to_owned(), p.size, m.created))

@@ -62,8 +62,8 @@ impl State {
 
     /// Replaces the state file atomically.
     pub fn store(&self, st: &mut dyn Storage, path: &Path) -> Result<(), AgentError> {
-        let mut text = serde_json::to_vec_pretty(self)
-            .map_err(|e| AgentError::State(e.to_string()))?;
+        let mut text =
+            serde_json::to_vec_pretty(self).map_err(|e| AgentError::State(e.to_string()))?;
         text.push(b'\n');
         st.write_atomic(path, &text)
             .map_err(|e| AgentError::io(path, e))

@@ -187,9 +187,17 @@ type Ino = usize;
 
 #[derive(Clone, Debug)]
 enum Node {
-    File { data: Vec<u8>, synced: Vec<u8> },
-    Dir { live: BTreeMap<String, Ino>, durable: BTreeMap<String, Ino> },
-    Link { target: String },
+    File {
+        data: Vec<u8>,
+        synced: Vec<u8>,
+    },
+    Dir {
+        live: BTreeMap<String, Ino>,
+        durable: BTreeMap<String, Ino>,
+    },
+    Link {
+        target: String,
+    },
 }
 
 /// An in-memory file system (inodes and directories, as POSIX has them)
