@@ -291,7 +291,7 @@ enum Fault {
     DropNoRanges(usize),
     /// Drop, then serve the resumed range of a different file (new ETag).
     DropThenChange(usize),
-    /// Send headers and this many bytes, then stall.
+    /// Send headers and this many bytes (none after the first connection), then stall.
     Stall(usize),
     /// Declare a longer Content-Length than the body, every time.
     LieLength,
@@ -363,6 +363,8 @@ fn fault_server(body: Vec<u8>, other: Vec<u8>, fault: Fault) -> (u16, Arc<Mutex<
             };
             match fault {
                 Fault::Stall(k) => {
+                    // Some bytes on the first connection, none after: no progress.
+                    let k = if n == 1 { k } else { 0 };
                     let _ = s.write_all(&slice[..k.min(slice.len())]);
                     std::thread::sleep(Duration::from_secs(4));
                 }
