@@ -15,8 +15,8 @@ macro_rules! out {
     }};
 }
 
-mod csr;
 mod csc;
+mod csr;
 mod demo;
 mod inspect;
 mod keys;

@@ -1,6 +1,7 @@
 //! Wycheproof ML-DSA verification vectors (`mldsa_{44,65,87}_verify_test.json`):
-//! every valid and invalid case must match. The files live in the shared
-//! vectors directory beside the repository (`../shared` in CI).
+//! every valid and invalid case must match. The files are vendored under
+//! `firmware-fixtures/wycheproof/` (Apache-2.0, see its LICENSE), so a clean
+//! clone has them; the shared vectors directory is a fallback.
 
 mod common;
 
@@ -10,10 +11,13 @@ use common::hex;
 use otaseal_mldsa::{Level, MuBuilder, verify, verify_mu};
 
 fn vectors_dir() -> Option<PathBuf> {
-    let rel = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/wycheproof");
-    [rel, PathBuf::from("/work/shared/vectors/wycheproof")]
-        .into_iter()
-        .find(|d| d.is_dir())
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    [
+        root.join("firmware-fixtures/wycheproof"),
+        root.join("../shared/vectors/wycheproof"),
+    ]
+    .into_iter()
+    .find(|d| d.is_dir())
 }
 
 fn run(level: Level, file: &str) {
