@@ -34,6 +34,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use otaseal_tsa::server::{PeerCounts, PeerSlot};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
@@ -284,8 +285,7 @@ async fn accept_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
-    let per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-        Arc::default();
+    let per_peer: PeerCounts = Arc::default();
     let renewing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut renew = tokio::time::interval(ctx.config.renew_interval.max(Duration::from_secs(1)));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -329,48 +329,6 @@ async fn accept_loop(
                 // E.g. out of file descriptors: pause instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             },
-        }
-    }
-}
-
-/// One connection counted against its peer address; given back on drop.
-struct PeerSlot {
-    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
-}
-
-impl PeerSlot {
-    fn take(
-        map: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-        ip: std::net::IpAddr,
-        max: usize,
-    ) -> Option<PeerSlot> {
-        let mut m = map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = m.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(PeerSlot {
-            map: Arc::clone(map),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
         }
     }
 }

@@ -292,8 +292,7 @@ async fn accept_loop(
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
-    let per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-        Arc::default();
+    let per_peer: PeerCounts = Arc::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -325,18 +324,20 @@ async fn accept_loop(
     }
 }
 
+/// Open connections per peer address, shared by an accept loop and the
+/// [`PeerSlot`]s it hands out (the CSC service's server uses it too).
+pub type PeerCounts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
 /// One connection counted against its peer address; given back on drop.
-struct PeerSlot {
-    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+pub struct PeerSlot {
+    map: PeerCounts,
     ip: std::net::IpAddr,
 }
 
 impl PeerSlot {
-    fn take(
-        map: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-        ip: std::net::IpAddr,
-        max: usize,
-    ) -> Option<PeerSlot> {
+    /// Counts one more connection from `ip`, or `None` when that peer already
+    /// holds `max`.
+    pub fn take(map: &PeerCounts, ip: std::net::IpAddr, max: usize) -> Option<PeerSlot> {
         let mut m = map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
