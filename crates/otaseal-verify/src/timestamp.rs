@@ -2050,6 +2050,61 @@ ess_cert_id_alg = {ess_alg}
         assert_eq!(with_eku(None), Err(TimestampError::TsaEku));
     }
 
+    /// policy.md 5.2: SHA-1 is refused in SigningCertificateV2 (RFC 5035's
+    /// ESSCertIDv2 exists to leave it behind), with its own code, even when
+    /// the SHA-1 hash is the TSA certificate's true one and even beside a
+    /// valid ESSCertID (v1, where SHA-1 is the only choice and accepted).
+    /// OpenSSL's `ts -reply` cannot write this (`ess_cert_id_alg = sha1`
+    /// gives a v1 ESSCertID), so the token is built here and signed by the
+    /// test TSA.
+    #[cfg(feature = "ecdsa-p256")]
+    #[test]
+    fn rust_built_sha1_in_ess_cert_id_v2_is_refused() {
+        let case = P256Case::new(95);
+        let pki = &case.pki;
+        let [ct, md, _] = <[Vec<u8>; 3]>::try_from(case.base.default_attrs()).unwrap();
+        let check = |ess: Vec<Vec<u8>>| {
+            let mut attrs = vec![ct.clone(), md.clone()];
+            attrs.extend(ess);
+            case.check(&case.with_attrs(attrs))
+        };
+        let sha1_v2 = ess_v2(&sha1(&pki.cert), Some(OID_SHA1), None);
+        // Controls: the same hash in a v1 ESSCertID, and v2 with SHA-256
+        // named explicitly, are accepted.
+        assert_eq!(check(vec![ess_v1(&sha1(&pki.cert))]), Ok(()));
+        assert_eq!(
+            check(vec![ess_v2(
+                &digest_of(DigestAlg::Sha256, &pki.cert),
+                Some(OID_SHA256),
+                None
+            )]),
+            Ok(())
+        );
+        for (what, ess) in [
+            ("v2 with SHA-1", vec![sha1_v2.clone()]),
+            (
+                "v2 with SHA-1 beside a valid v1",
+                vec![sha1_v2.clone(), ess_v1(&sha1(&pki.cert))],
+            ),
+        ] {
+            let err = check(ess).unwrap_err();
+            assert_eq!(
+                (err, err.code()),
+                (
+                    TimestampError::UnsupportedAlgorithm,
+                    "timestamp-unsupported-algorithm"
+                ),
+                "{what}"
+            );
+        }
+        // Through the package-level error as well.
+        let err = crate::VerifyError::Timestamp {
+            index: 0,
+            reason: check(vec![sha1_v2]).unwrap_err(),
+        };
+        assert_eq!(err.code(), "timestamp-unsupported-algorithm");
+    }
+
     #[cfg(feature = "ecdsa-p256")]
     #[test]
     fn rust_built_certificate_binding() {
