@@ -1073,9 +1073,8 @@ mod tests {
             if !suite_supported(suite) {
                 continue;
             }
-            let fits = |stack: usize| {
-                fits_in_stack(name, stack, &[("OTASEAL_STACK_SUITE", suite.name())])
-            };
+            let fits =
+                |stack: usize| fits_in_stack(name, stack, &[("OTASEAL_STACK_SUITE", suite.name())]);
             crate::testutil::assert_release_budget(
                 suite.name(),
                 crate::testutil::host_budget::ML_DSA,
@@ -1086,7 +1085,11 @@ mod tests {
                 "{} verification needs at most {} KiB of stack ({})",
                 suite.name(),
                 hi / 1024,
-                if cfg!(debug_assertions) { "debug" } else { "release" }
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
             );
         }
     }

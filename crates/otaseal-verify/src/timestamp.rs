@@ -2768,7 +2768,11 @@ ess_cert_id_alg = {ess_alg}
                 "verify_token ({}) needs at most {} KiB of stack ({})",
                 suite.name(),
                 hi / 1024,
-                if cfg!(debug_assertions) { "debug" } else { "release" }
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
             );
         }
     }
