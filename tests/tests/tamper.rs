@@ -1697,3 +1697,443 @@ fn lib_leaf_without_digital_signature_key_usage() {
         "cert-key-usage",
     );
 }
+
+// ---------------------------------------------------------------------------
+// policy.md 1 (step 4) and 2: an invalid signature rejects whatever the
+// policy requires, also outside the `--require` set.
+// ---------------------------------------------------------------------------
+
+/// The fixture package is signed by ecdsa-p256, sm2 and ml-dsa-65 (in that
+/// order). A policy requiring only ecdsa-p256 accepts it, and still accepts
+/// it when SM2's signer is merely untrusted; but a corrupted SM2 or ML-DSA-65
+/// signature (an *invalid* one, evidence of tampering) rejects it, through
+/// the library and through `otaseal verify --require ecdsa-p256`.
+#[test]
+fn lib_invalid_signature_outside_the_required_set_rejects() {
+    use otaseal_verify::{Requirement, SignatureStatus, SuiteSet};
+    static P256: [SuiteSet; 1] = [SuiteSet::EMPTY.with(Suite::EcdsaP256)];
+    let require_p256 = |p: &mut Policy<'_>| p.require = Requirement::AnyOf(&P256);
+    let (fw, app) = payload_data();
+
+    // Controls: the untouched package under the same policy.
+    let run = run_lib(&fx().bytes, &fx().pki, &[], 4096, require_p256);
+    assert_eq!(run.code(), "ok");
+    assert_eq!(run.sink, vec![(0, fw.clone()), (1, app.clone())]);
+    accepted(&verify(&fx().package, &["--require", "ecdsa-p256"]));
+    // ... and with only the P-256 root trusted: SM2 and ML-DSA-65 are
+    // `untrusted`, which a policy that does not need them tolerates.
+    let p256_root = fx().pki.join("ecdsa-p256").join("root.cert.pem");
+    let only_p256 = |pkg: &Path, require: &[&str]| {
+        let mut args = vec!["verify", s(pkg), "--json", "--trust", s(&p256_root)];
+        args.extend_from_slice(require);
+        otaseal(args)
+    };
+    let run = only_p256(&fx().package, &["--require", "ecdsa-p256"]);
+    accepted(&run);
+    let statuses: Vec<_> = run.json()["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["valid", "untrusted", "untrusted"]);
+    // The strict default needs every declared signature: untrusted rejects.
+    rejected(&only_p256(&fx().package, &[]), "chain-untrusted");
+
+    for index in [1usize, 2] {
+        let bad = fixture_with_parts(|parts| {
+            let n = parts[index].signature.len();
+            parts[index].signature[n / 2] ^= 0x40;
+        });
+        let run = run_lib(&bad, &fx().pki, &[], 4096, require_p256);
+        assert_eq!(
+            run.result.as_ref().err(),
+            Some(&VerifyError::SignatureInvalid { index }),
+            "signature {index}"
+        );
+        assert_eq!(run.code(), "signature-invalid");
+        assert_eq!(run.sink_bytes(), 0, "signature {index}");
+        let statuses: Vec<_> = run.verdict.signatures.iter().map(|r| r.status).collect();
+        let mut want = vec![SignatureStatus::Valid; 3];
+        want[index] = SignatureStatus::Invalid;
+        assert_eq!(statuses, want);
+        // The P-256 signature alone satisfies the requirement: the package
+        // is rejected for the broken one, not for want of a suite.
+        assert!(run.verdict.valid.contains(Suite::EcdsaP256));
+        let pkg = put(&format!("invalid-outside-require-{index}"), &bad);
+        rejected(
+            &verify(&pkg, &["--require", "ecdsa-p256"]),
+            "signature-invalid",
+        );
+        rejected(
+            &verify(&pkg, &["--require", "ecdsa-p256", "--require", "sm2"]),
+            "signature-invalid",
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Container framing (format.md section 2): PAX, device, renamed and missing
+// members, each with its code, through the library and the CLI.
+// ---------------------------------------------------------------------------
+
+/// `bytes` with `member` (a whole header + data + padding) inserted at `at`.
+fn insert_at(bytes: &[u8], at: usize, member: &[u8]) -> Vec<u8> {
+    [&bytes[..at], member, &bytes[at..]].concat()
+}
+
+/// A whole tar member (header, data, zero padding) with `typeflag`.
+fn raw_member(name: &[u8], typeflag: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = ustar_header(name, data.len() as u64, created(), typeflag, b"").to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len() + padding_len(data.len() as u64), 0);
+    out
+}
+
+/// A PAX record list (`"%d %s=%s\n"`, the length counting itself).
+fn pax_records(records: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in records {
+        let body = format!(" {k}={v}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        out.extend_from_slice(format!("{len}{body}").as_bytes());
+    }
+    out
+}
+
+/// The fixture with the header of `name` edited by `edit` (checksum fixed).
+fn with_header_edit(name: &str, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut b = fx().bytes.clone();
+    let m = member(&b, name);
+    let h = &mut b[m.header..m.header + BLOCK];
+    edit(h);
+    fix_tar_checksum(h);
+    b
+}
+
+/// Expects `want` from the library (whole package in 1000-byte reads) and
+/// its code from the CLI, and that the sink got exactly the payloads before
+/// the bad member (`released` of them), complete, and nothing else.
+#[track_caller]
+fn framing_rejected(test: &str, pkg: &[u8], want: VerifyError, released: usize) {
+    let (fw, app) = payload_data();
+    let all = [(0usize, fw), (1usize, app)];
+    for chunk in [1000usize, 512, pkg.len().max(1)] {
+        let run = run_lib(pkg, &fx().pki, &[], chunk, |_| {});
+        assert_eq!(
+            run.result.as_ref().err(),
+            Some(&want),
+            "{test}, chunk {chunk}"
+        );
+        let got: Vec<_> = run
+            .sink
+            .into_iter()
+            .filter(|(_, b)| !b.is_empty())
+            .collect();
+        assert_eq!(got, all[..released].to_vec(), "{test}: sink, chunk {chunk}");
+    }
+    rejected(&verify(&put(test, pkg), &[]), want.code());
+}
+
+#[test]
+fn lib_pax_members_are_header_mismatch() {
+    let b = &fx().bytes;
+    let fw = member(b, "fw.bin");
+    let app = member(b, "app.bin");
+    let env = member(b, ENVELOPE_MEMBER);
+    // A per-file extended header renaming the next member, as GNU tar and
+    // bsdtar honour it (`path` overrides the ustar name).
+    let pax_x = raw_member(
+        b"PaxHeaders/fw.bin",
+        b'x',
+        &pax_records(&[("path", "../../etc/evil"), ("mtime", "0")]),
+    );
+    let pax_g = raw_member(
+        b"GlobalHead.0.1",
+        b'g',
+        &pax_records(&[("comment", "hello")]),
+    );
+    let with_x = insert_at(b, fw.header, &pax_x);
+    // An independent reader sees the PAX header where otaseal's first
+    // payload header belongs.
+    let names: Vec<_> = tar_members(&with_x)
+        .into_iter()
+        .map(|m| (m.name, m.typeflag))
+        .collect();
+    assert_eq!(names[1], ("PaxHeaders/fw.bin".to_string(), b'x'));
+    framing_rejected(
+        "pax-x-before-fw",
+        &with_x,
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    framing_rejected(
+        "pax-g-before-fw",
+        &insert_at(b, fw.header, &pax_g),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    // Before the second payload: the first was complete and released.
+    framing_rejected(
+        "pax-x-before-app",
+        &insert_at(b, app.header, &pax_x),
+        VerifyError::HeaderMismatch { member: 2 },
+        1,
+    );
+    // Before the envelope: the first member is not the envelope.
+    framing_rejected(
+        "pax-g-first",
+        &insert_at(b, env.header, &pax_g),
+        VerifyError::NotAPackage,
+        0,
+    );
+    // The payload's own header turned into a PAX header (type flag only).
+    framing_rejected(
+        "fw-typeflag-x",
+        &with_header_edit("fw.bin", |h| h[156] = b'x'),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    framing_rejected(
+        "app-typeflag-g",
+        &with_header_edit("app.bin", |h| h[156] = b'g'),
+        VerifyError::HeaderMismatch { member: 2 },
+        1,
+    );
+}
+
+#[test]
+fn lib_device_members_are_header_mismatch() {
+    for (typeflag, what) in [(b'3', "char"), (b'4', "block")] {
+        // Device numbers 1:3 (/dev/null as a character device).
+        let set_dev = |h: &mut [u8]| {
+            h[156] = typeflag;
+            h[329..337].copy_from_slice(b"0000001\0");
+            h[337..345].copy_from_slice(b"0000003\0");
+        };
+        framing_rejected(
+            &format!("fw-{what}-device"),
+            &with_header_edit("fw.bin", set_dev),
+            VerifyError::HeaderMismatch { member: 1 },
+            0,
+        );
+        framing_rejected(
+            &format!("app-{what}-device"),
+            &with_header_edit("app.bin", set_dev),
+            VerifyError::HeaderMismatch { member: 2 },
+            1,
+        );
+        // The type flag alone (device numbers zero) is enough.
+        framing_rejected(
+            &format!("fw-{what}-flag-only"),
+            &with_header_edit("fw.bin", |h| h[156] = typeflag),
+            VerifyError::HeaderMismatch { member: 1 },
+            0,
+        );
+    }
+}
+
+#[test]
+fn lib_renamed_members_are_header_mismatch() {
+    // Same length, another name.
+    framing_rejected(
+        "fw-renamed",
+        &with_header_edit("fw.bin", |h| h[..6].copy_from_slice(b"fw.bim")),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    // The second payload under the first one's name.
+    framing_rejected(
+        "app-renamed-fw",
+        &with_header_edit("app.bin", |h| {
+            h[..7].copy_from_slice(b"fw.bin\0");
+        }),
+        VerifyError::HeaderMismatch { member: 2 },
+        1,
+    );
+    // A path the extractor would resolve elsewhere.
+    framing_rejected(
+        "app-renamed-traversal",
+        &with_header_edit("app.bin", |h| {
+            h[..100].fill(0);
+            h[..10].copy_from_slice(b"../app.bin");
+        }),
+        VerifyError::HeaderMismatch { member: 2 },
+        1,
+    );
+    // The name moved into the ustar prefix field (same path for tar).
+    framing_rejected(
+        "fw-name-in-prefix",
+        &with_header_edit("fw.bin", |h| {
+            h[..100].fill(0);
+            h[..6].copy_from_slice(b"fw.bin");
+            h[345..347].copy_from_slice(b"./");
+        }),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    // The envelope renamed: not a package at all.
+    framing_rejected(
+        "envelope-renamed",
+        &with_header_edit(ENVELOPE_MEMBER, |h| h[0] ^= 0x20),
+        VerifyError::NotAPackage,
+        0,
+    );
+}
+
+#[test]
+fn lib_missing_members() {
+    let b = &fx().bytes;
+    let fw = member(b, "fw.bin");
+    let app = member(b, "app.bin");
+    let env = member(b, ENVELOPE_MEMBER);
+    let end = [0u8; 2 * BLOCK];
+    // A payload member absent, end blocks where its header belongs.
+    framing_rejected(
+        "app-missing",
+        &[&b[..app.header], &end[..]].concat(),
+        VerifyError::HeaderMismatch { member: 2 },
+        1,
+    );
+    framing_rejected(
+        "both-missing",
+        &[&b[..fw.header], &end[..]].concat(),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    // The first payload absent, the second in its place.
+    framing_rejected(
+        "fw-missing",
+        &[&b[..fw.header], &b[app.header..]].concat(),
+        VerifyError::HeaderMismatch { member: 1 },
+        0,
+    );
+    // The container ends where a member should start.
+    framing_rejected("ends-after-fw", &b[..app.header], VerifyError::Truncated, 1);
+    framing_rejected(
+        "ends-after-envelope",
+        &b[..env.end()],
+        VerifyError::Truncated,
+        0,
+    );
+    framing_rejected(
+        "ends-before-end-blocks",
+        &b[..app.end()],
+        VerifyError::Truncated,
+        2,
+    );
+    framing_rejected("empty", &[], VerifyError::Truncated, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Truncation at every 512-byte boundary and inside blocks.
+// ---------------------------------------------------------------------------
+
+/// Offsets to cut the package at: every block boundary, and 1, 100 and 511
+/// bytes into every block.
+fn cut_points(len: usize) -> Vec<usize> {
+    (0..len.div_ceil(BLOCK))
+        .flat_map(|block| [0, 1, 100, 511].map(|off| block * BLOCK + off))
+        .filter(|cut| *cut < len)
+        .collect()
+}
+
+/// The payload bytes a verifier may have released from `bytes[..cut]` of
+/// the fixture: nothing before the envelope member (with its padding) is
+/// complete, then each payload's data present in the prefix, in order.
+fn releasable(cut: usize) -> Vec<(usize, Vec<u8>)> {
+    let b = &fx().bytes;
+    if cut < member(b, ENVELOPE_MEMBER).end() {
+        return Vec::new();
+    }
+    ["fw.bin", "app.bin"]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let m = member(b, name);
+            let have = cut.saturating_sub(m.data).min(m.size);
+            (have > 0).then(|| (i, b[m.data..m.data + have].to_vec()))
+        })
+        .collect()
+}
+
+/// Every truncation is `container-truncated` (never accepted, never another
+/// code), whatever the read size; the sink holds only payload bytes that
+/// were in the prefix, and nothing before the envelope passed. A package
+/// whose envelope is rejected (bad signature) and then truncated gets the
+/// envelope's code once the envelope is complete, and the sink nothing.
+#[test]
+fn lib_truncated_at_every_block_boundary_and_inside_blocks() {
+    let b = &fx().bytes;
+    let cuts = cut_points(b.len());
+    let blocks = b.len() / BLOCK;
+    assert!(blocks > 20, "{blocks} blocks");
+    assert_eq!(cuts.len(), 4 * blocks, "every block, four offsets");
+    let env_end = member(b, ENVELOPE_MEMBER).end();
+    let bad_signature = fixture_with_parts(|parts| parts[0].signature[5] ^= 1);
+    assert_eq!(bad_signature.len(), b.len());
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let cuts = &cuts;
+                let bad_signature = &bad_signature;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for &cut in cuts.iter().skip(w).step_by(2) {
+                        let chunk = [4096usize, 512, 333, 1 << 20][(cut / BLOCK) % 4];
+                        let run = run_lib(&b[..cut], &fx().pki, &[], chunk, |_| {});
+                        let sink: Vec<_> = run
+                            .sink
+                            .iter()
+                            .filter(|(_, d)| !d.is_empty())
+                            .cloned()
+                            .collect();
+                        if run.result.as_ref().err() != Some(&VerifyError::Truncated) {
+                            failures.push(format!("cut {cut}: {}", run.code()));
+                        } else if sink != releasable(cut) {
+                            failures.push(format!("cut {cut}: sink {} bytes", run.sink_bytes()));
+                        }
+                        let run = run_lib(&bad_signature[..cut], &fx().pki, &[], chunk, |_| {});
+                        let want = if cut < env_end {
+                            VerifyError::Truncated
+                        } else {
+                            VerifyError::SignatureInvalid { index: 0 }
+                        };
+                        if run.result.as_ref().err() != Some(&want) || run.sink_bytes() != 0 {
+                            failures.push(format!(
+                                "bad signature, cut {cut}: {} with {} sink bytes",
+                                run.code(),
+                                run.sink_bytes()
+                            ));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+    // A sample through the CLI.
+    for cut in [
+        0,
+        1,
+        BLOCK,
+        env_end - 1,
+        env_end,
+        env_end + 100,
+        b.len() - BLOCK,
+        b.len() - 1,
+    ] {
+        rejected(
+            &verify(&put(&format!("cut-{cut}"), &b[..cut]), &[]),
+            "container-truncated",
+        );
+    }
+}

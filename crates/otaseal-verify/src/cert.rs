@@ -577,7 +577,11 @@ mod tests {
         assert_eq!(parse_certificate(&[0x30, 0x00]), Err(CertError::Malformed));
         let Some(der) = sample() else { return };
         for len in 0..der.len() {
-            assert!(parse_certificate(&der[..len]).is_err(), "prefix {len}");
+            assert_eq!(
+                parse_certificate(&der[..len]).err(),
+                Some(CertError::Malformed),
+                "prefix {len}"
+            );
         }
         let mut trailing = der.clone();
         trailing.push(0);
@@ -607,11 +611,15 @@ mod tests {
         };
         assert_eq!(leaf_spki(&der), Ok(parse_certificate(&der).unwrap().spki));
         for len in 0..der.len() {
-            assert!(leaf_spki(&der[..len]).is_err(), "prefix {len}");
+            assert_eq!(
+                leaf_spki(&der[..len]),
+                Err(CertError::Malformed),
+                "prefix {len}"
+            );
         }
         let mut trailing = der.clone();
         trailing.push(0);
-        assert!(leaf_spki(&trailing).is_err());
+        assert_eq!(leaf_spki(&trailing), Err(CertError::Malformed));
         // notBefore's UTCTime (0x17) turned into an OCTET STRING (0x04).
         let validity = der
             .windows(2)
