@@ -285,7 +285,7 @@ fn a_failing_external_ca_leaves_the_current_certificate() {
                 "cat >/dev/null\necho 'CA says no: quota exceeded' >&2\nexit 3",
             )],
             20,
-            "exit 3: CA says no: quota exceeded",
+            "(exit 3): CA says no: quota exceeded",
         ),
         (
             "timeout",
