@@ -1030,7 +1030,9 @@ fn two_instances_on_one_postgres_database_sign_concurrently() {
                     (0..per_thread)
                         .map(|i| {
                             let h = vec![u8::try_from(t * 64 + i).unwrap(); 32];
-                            let sig = client.sign_prehashes(&cred, &[h.clone()]).unwrap();
+                            let sig = client
+                                .sign_prehashes(&cred, std::slice::from_ref(&h))
+                                .unwrap();
                             assert_eq!(sig.len(), 1);
                             b64_encode(&h)
                         })

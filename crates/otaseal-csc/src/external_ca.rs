@@ -326,7 +326,7 @@ pub fn check_chain(
         .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
         .ok()
         .flatten()
-        .is_some_and(|(_, eku)| eku.0.iter().any(|o| *o == ID_KP_CODE_SIGNING));
+        .is_some_and(|(_, eku)| eku.0.contains(&ID_KP_CODE_SIGNING));
     if !code_signing {
         return Err(ExternalCaError::NotCodeSigning);
     }

@@ -338,7 +338,7 @@ impl Location {
 
 enum Backend {
     Sqlite(Sqlite),
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 /// The store: SQLite or PostgreSQL.
@@ -385,7 +385,7 @@ impl Store {
         match location {
             Location::Sqlite(p) => Store::open(p),
             Location::Postgres(url) => Ok(Store {
-                backend: Backend::Postgres(postgres::Postgres::connect(url)?),
+                backend: Backend::Postgres(Box::new(postgres::Postgres::connect(url)?)),
             }),
         }
     }
