@@ -139,7 +139,7 @@ pub(super) fn redact(url: &str) -> String {
 /// Held for a renewal pass: the session lock lives as long as its
 /// connection.
 pub struct SessionLock {
-    client: Option<Client>,
+    client: Option<Conn>,
 }
 
 impl Drop for SessionLock {
@@ -148,14 +148,47 @@ impl Drop for SessionLock {
             // Closing the session releases the lock anyway; unlock first so
             // the next instance does not wait for the close to be noticed.
             let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&RENEW_LOCK]);
-            let _ = c.close();
         }
     }
 }
 
 pub(super) struct Postgres {
     config: Config,
-    client: Mutex<Client>,
+    client: Mutex<Conn>,
+}
+
+/// A client that is closed off the async runtime: `postgres::Client` drives
+/// its own runtime and panics when dropped on a tokio worker thread (where
+/// the server's last reference to the service may go away).
+struct Conn(Option<Client>);
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        match &self.0 {
+            Some(c) => c,
+            None => unreachable!("the client is taken only by drop"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        match &mut self.0 {
+            Some(c) => c,
+            None => unreachable!("the client is taken only by drop"),
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(move || drop(c)).join();
+            }
+        }
+    }
 }
 
 fn unsigned32(v: i64, what: &str) -> Result<u32, StoreError> {
@@ -198,11 +231,11 @@ impl Postgres {
         migrate(&mut client)?;
         Ok(Postgres {
             config,
-            client: Mutex::new(client),
+            client: Mutex::new(Conn(Some(client))),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Client> {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -211,7 +244,9 @@ impl Postgres {
     pub(super) fn renewal_lock(&self) -> Result<SessionLock, StoreError> {
         let mut c = self.config.connect(NoTls)?;
         c.execute("SELECT pg_advisory_lock($1)", &[&RENEW_LOCK])?;
-        Ok(SessionLock { client: Some(c) })
+        Ok(SessionLock {
+            client: Some(Conn(Some(c))),
+        })
     }
 
     pub(super) fn put_client(&self, c: &ClientRow) -> Result<(), StoreError> {
