@@ -3,7 +3,7 @@
 //! tokens, SADs and the audit log.
 //!
 //! Two backends behind one [`Store`]: one SQLite file (the default, one
-//! instance) and PostgreSQL ([`postgres`] module; several instances behind a
+//! instance) and PostgreSQL (module `postgres`; several instances behind a
 //! load balancer on one database). The configuration's `database` chooses:
 //! a `postgres://` / `postgresql://` URL, otherwise a file path (an optional
 //! `sqlite:` prefix is accepted).
