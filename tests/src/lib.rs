@@ -4,6 +4,8 @@
 //! files; nothing is mocked. Every test works in its own directory under
 //! `target/otaseal-tests/`.
 
+pub mod pg;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,6 +168,14 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Run {
 // ---------------------------------------------------------------------------
 // Helpers for tamper, interop and command-line tests (std only).
 // ---------------------------------------------------------------------------
+
+/// Nanoseconds since the Unix epoch (unique names).
+pub fn unix_now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
 
 /// Current Unix time in seconds.
 pub fn unix_now() -> u64 {

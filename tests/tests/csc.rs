@@ -1,6 +1,10 @@
 //! CSC API v2 service and client: a real server on 127.0.0.1, real SQLite,
 //! the client library against it, every authorization failure, renewal
 //! across simulated months, bad HTTP input, the audit chain and the CLI.
+//!
+//! The store scenarios run twice, module `sqlite` and module `postgres`
+//! (a throwaway PostgreSQL cluster per test, `otaseal_tests::pg`), and
+//! `postgres::two_instances_*` run two services on one database.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,6 +20,7 @@ use otaseal_csc::protocol::b64_encode;
 use otaseal_csc::server::Server;
 use otaseal_csc::service::Service;
 use otaseal_manifest::Suite;
+use otaseal_tests::pg::PgCluster;
 use otaseal_tests::{otaseal, test_dir};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{Value, json};
@@ -25,6 +30,43 @@ use zeroize::Zeroizing;
 const T0: u64 = 1_798_761_600;
 const DAY: u64 = 86_400;
 
+/// The store a scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each scenario `fn name(db: Db)` as `sqlite::name` and
+/// `postgres::name`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Db::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Db::Postgres)
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    client_signs_every_hash_suite_and_the_signatures_verify,
+    a_client_never_signs_with_a_credential_it_is_not_granted,
+    expired_and_used_up_sads_are_refused,
+    scal2_signs_only_the_authorized_hashes,
+    wrong_pins_lock_the_credential,
+    renewal_across_months_keeps_every_generation_verifiable,
+    no_valid_certificate_means_no_signature,
+    audit_log_is_chained_and_the_cli_finds_tampering,
+);
+
 struct Env {
     dir: PathBuf,
     clock: Arc<ManualClock>,
@@ -32,6 +74,8 @@ struct Env {
     server: Server,
     secret: Zeroizing<String>,
     ca_der: Vec<u8>,
+    /// The database (PostgreSQL) and its cluster; dropped after the server.
+    pg: Option<(String, PgCluster)>,
 }
 
 impl Env {
@@ -41,8 +85,30 @@ impl Env {
 
     /// A service whose clock starts at `start`.
     fn at(name: &str, o: InitOptions, start: u64) -> Env {
+        Env::on(Db::Sqlite, name, start, o).expect("SQLite")
+    }
+
+    /// A service on `db` (`None`: PostgreSQL is not installed and `CI` is
+    /// not set; the caller skips).
+    fn on(db: Db, name: &str, start: u64, o: InitOptions) -> Option<Env> {
         let dir = test_dir(name).join("csc");
-        let report = config::init(&dir, &InitOptions { now: start, ..o }).expect("csc init");
+        let pg = match db {
+            Db::Sqlite => None,
+            Db::Postgres => {
+                let cluster = PgCluster::start(name)?;
+                let url = cluster.create_db("csc");
+                Some((url, cluster))
+            }
+        };
+        let report = config::init(
+            &dir,
+            &InitOptions {
+                now: start,
+                database: pg.as_ref().map(|(url, _)| url.clone()),
+                ..o
+            },
+        )
+        .expect("csc init");
         let cfg = Config::load(&report.config).unwrap();
         let clock = Arc::new(ManualClock::new(start));
         let service = Arc::new(cfg.open_service(clock.clone()).unwrap());
@@ -59,13 +125,27 @@ impl Env {
         let ca_der = otaseal_sign::pki::certs_from_pem(&ca_pem)
             .unwrap()
             .remove(0);
-        Env {
+        Some(Env {
             dir,
             clock,
             service,
             server,
             secret,
             ca_der,
+            pg,
+        })
+    }
+
+    /// Runs SQL on the store behind the service's back (tampering).
+    fn sql(&self, sql: &str) {
+        match &self.pg {
+            None => {
+                let db = rusqlite::Connection::open(self.dir.join("csc.db")).unwrap();
+                db.execute_batch(sql).unwrap();
+            }
+            Some((_, cluster)) => {
+                cluster.psql("csc", sql);
+            }
         }
     }
 
@@ -153,8 +233,7 @@ fn verify_chain_at(leaf: &[u8], ca: &[u8], time: u64) -> Result<(), otaseal_veri
     )
 }
 
-#[test]
-fn client_signs_every_hash_suite_and_the_signatures_verify() {
+fn client_signs_every_hash_suite_and_the_signatures_verify(db: Db) {
     let suites = [
         Suite::EcdsaP256,
         Suite::EcdsaP384,
@@ -162,13 +241,17 @@ fn client_signs_every_hash_suite_and_the_signatures_verify() {
         Suite::MlDsa65,
         Suite::RsaPss3072,
     ];
-    let env = Env::new(
+    let Some(env) = Env::on(
+        db,
         "csc-suites",
+        T0,
         InitOptions {
             suites: suites.to_vec(),
             ..InitOptions::default()
         },
-    );
+    ) else {
+        return;
+    };
     let client = env.client();
     assert_eq!(client.info.specs, "2.0.0.2");
     for suite in suites {
@@ -273,9 +356,10 @@ fn ed25519_cannot_be_a_csc_credential() {
     assert!(keystore::prehash(Suite::Ed25519, &[], b"m").is_err());
 }
 
-#[test]
-fn a_client_never_signs_with_a_credential_it_is_not_granted() {
-    let env = Env::new("csc-grant", InitOptions::default());
+fn a_client_never_signs_with_a_credential_it_is_not_granted(db: Db) {
+    let Some(env) = Env::on(db, "csc-grant", T0, InitOptions::default()) else {
+        return;
+    };
     // A second client without grants.
     let store = env.service.store();
     store
@@ -344,9 +428,10 @@ fn a_client_never_signs_with_a_credential_it_is_not_granted() {
     assert_eq!((s, v["error"].as_str()), (401, Some("invalid_token")));
 }
 
-#[test]
-fn expired_and_used_up_sads_are_refused() {
-    let env = Env::new("csc-sad", InitOptions::default());
+fn expired_and_used_up_sads_are_refused(db: Db) {
+    let Some(env) = Env::on(db, "csc-sad", T0, InitOptions::default()) else {
+        return;
+    };
     let token = env.token();
     let authorize = |n: u32, hashes: Vec<String>| {
         let (s, v) = env.call(
@@ -408,15 +493,18 @@ fn expired_and_used_up_sads_are_refused() {
     assert_eq!(s, 200, "{v}");
 }
 
-#[test]
-fn scal2_signs_only_the_authorized_hashes() {
-    let env = Env::new(
+fn scal2_signs_only_the_authorized_hashes(db: Db) {
+    let Some(env) = Env::on(
+        db,
         "csc-scal2",
+        T0,
         InitOptions {
             scal: 2,
             ..InitOptions::default()
         },
-    );
+    ) else {
+        return;
+    };
     let token = env.token();
     let (s, v) = env.call(
         "credentials/authorize",
@@ -466,15 +554,18 @@ fn scal2_signs_only_the_authorized_hashes() {
         .unwrap();
 }
 
-#[test]
-fn wrong_pins_lock_the_credential() {
-    let env = Env::new(
+fn wrong_pins_lock_the_credential(db: Db) {
+    let Some(env) = Env::on(
+        db,
         "csc-pin",
+        T0,
         InitOptions {
             pin: Some(Zeroizing::new("2468".into())),
             ..InitOptions::default()
         },
-    );
+    ) else {
+        return;
+    };
     let token = env.token();
     let authorize = |pin: Option<&str>, v1: bool| {
         let mut body = json!({"credentialID": "signer-ecdsa-p256", "numSignatures": 1});
@@ -541,9 +632,10 @@ fn the_per_client_rate_limit_answers_429() {
     assert_eq!(v["error"], "too_many_requests");
 }
 
-#[test]
-fn renewal_across_months_keeps_every_generation_verifiable() {
-    let env = Env::new("csc-renew", InitOptions::default());
+fn renewal_across_months_keeps_every_generation_verifiable(db: Db) {
+    let Some(env) = Env::on(db, "csc-renew", T0, InitOptions::default()) else {
+        return;
+    };
     // (time, leaf, spki, message, signature) from each signing day.
     let mut signed = Vec::new();
     let mut serials = std::collections::BTreeSet::new();
@@ -600,9 +692,10 @@ fn renewal_across_months_keeps_every_generation_verifiable() {
     otaseal_csc::audit::verify_chain(&records).unwrap();
 }
 
-#[test]
-fn no_valid_certificate_means_no_signature() {
-    let env = Env::new("csc-expired", InitOptions::default());
+fn no_valid_certificate_means_no_signature(db: Db) {
+    let Some(env) = Env::on(db, "csc-expired", T0, InitOptions::default()) else {
+        return;
+    };
     let token = env.token();
     let (s, v) = env.call(
         "credentials/authorize",
@@ -750,9 +843,10 @@ fn v1_field_spellings_sign() {
     );
 }
 
-#[test]
-fn audit_log_is_chained_and_the_cli_finds_tampering() {
-    let env = Env::new("csc-audit", InitOptions::default());
+fn audit_log_is_chained_and_the_cli_finds_tampering(db: Db) {
+    let Some(env) = Env::on(db, "csc-audit", T0, InitOptions::default()) else {
+        return;
+    };
     let client = env.client();
     let cred = client.credential("signer-ecdsa-p256").unwrap();
     let sigs = client
@@ -782,27 +876,23 @@ fn audit_log_is_chained_and_the_cli_finds_tampering() {
     assert_eq!(run.json()["intact"], true);
     drop(client);
     // Edit one record's result, then delete one: both are found.
-    let db = rusqlite::Connection::open(env.dir.join("csc.db")).unwrap();
-    db.execute("UPDATE audit SET result = 'ok' WHERE event = 'login'", [])
-        .unwrap();
-    db.execute(
+    env.sql("UPDATE audit SET result = 'ok' WHERE event = 'login'");
+    env.sql(
         "UPDATE audit SET hashes = 'AAAA' WHERE seq = (SELECT MIN(seq) FROM audit WHERE event = 'signHash')",
-        [],
-    )
-    .unwrap();
+    );
     let run = otaseal(["csc", "audit", "verify", "--config", cfg]);
     run.expect_code(1);
     assert!(run.stdout.contains("edited"), "{}", run.stdout);
-    drop(db);
     // Deleting a middle record of a fresh log is found too.
-    let env2 = Env::new("csc-audit2", InitOptions::default());
+    let Some(env2) = Env::on(db, "csc-audit2", T0, InitOptions::default()) else {
+        return;
+    };
     let c2 = env2.client();
     let cred2 = c2.credential("signer-sm2").unwrap();
     c2.sign_messages(&cred2, &[b"x".as_slice()]).unwrap();
     let cfg2 = env2.dir.join("config.json");
     otaseal(["csc", "audit", "verify", "--config", cfg2.to_str().unwrap()]).expect_code(0);
-    let db = rusqlite::Connection::open(env2.dir.join("csc.db")).unwrap();
-    db.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+    env2.sql("DELETE FROM audit WHERE seq = 2");
     let run = otaseal(["csc", "audit", "verify", "--config", cfg2.to_str().unwrap()]);
     run.expect_code(1);
     assert!(run.stdout.contains("deleted"), "{}", run.stdout);
@@ -890,4 +980,186 @@ fn cli_init_serve_health_and_graceful_shutdown() {
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A second service instance on the first one's PostgreSQL database (as
+/// behind a load balancer): its own server and TSA serial file, the same
+/// clock.
+fn second_instance(env: &Env) -> (Arc<Service>, Server) {
+    let mut cfg = Config::load(&env.dir.join("config.json")).unwrap();
+    cfg.tsa_serial_store = Some("tsa2.serials".into());
+    let service = Arc::new(cfg.open_service(env.clock.clone()).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = Server::start(listener, Arc::clone(&service), None, cfg.server_config())
+        .expect("second server");
+    (service, server)
+}
+
+/// A CSC call to the instance at `addr`.
+fn call_at(addr: SocketAddr, method: &str, token: &str, body: &Value) -> (u16, Value) {
+    http(
+        addr,
+        "POST",
+        &format!("/csc/v2/{method}"),
+        &format!("Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"),
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn two_instances_on_one_postgres_database_sign_concurrently() {
+    let Some(env) = Env::on(Db::Postgres, "csc-two", T0, InitOptions::default()) else {
+        return;
+    };
+    let (service2, server2) = second_instance(&env);
+    let addrs = [env.addr(), server2.local_addr()];
+
+    // Clients of both instances sign at once: every signature verifies and
+    // has its record, and the audit chain is one intact chain.
+    let per_thread = 12usize;
+    let signed: Vec<Vec<String>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4usize)
+            .map(|t| {
+                let (addr, secret) = (addrs[t % 2], env.secret.clone());
+                s.spawn(move || {
+                    let mut o =
+                        ClientOptions::new(&format!("http://{addr}/csc/v2"), "build", secret);
+                    o.retries = 0;
+                    let client = CscClient::connect(o).unwrap();
+                    let cred = client.credential("signer-ecdsa-p256").unwrap();
+                    (0..per_thread)
+                        .map(|i| {
+                            let h = vec![u8::try_from(t * 64 + i).unwrap(); 32];
+                            let sig = client
+                                .sign_prehashes(&cred, std::slice::from_ref(&h))
+                                .unwrap();
+                            assert_eq!(sig.len(), 1);
+                            b64_encode(&h)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let records = env.service.store().audit_records().unwrap();
+    otaseal_csc::audit::verify_chain(&records).expect("one intact chain");
+    assert_eq!(records, service2.store().audit_records().unwrap());
+    let recorded: std::collections::HashSet<&str> = records
+        .iter()
+        .filter(|r| r.event == "signHash" && r.result == "ok")
+        .flat_map(|r| r.hashes.split(','))
+        .collect();
+    for h in signed.iter().flatten() {
+        assert!(
+            recorded.contains(h.as_str()),
+            "signature of {h} not recorded"
+        );
+    }
+
+    // One SAD for 10 signatures, spent from both instances at once, two
+    // hashes a call: exactly 5 calls succeed.
+    let token = env.token();
+    let (s, v) = env.call(
+        "credentials/authorize",
+        &token,
+        &json!({"credentialID": "signer-ecdsa-p256", "numSignatures": 10}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let sad = v["SAD"].as_str().unwrap().to_string();
+    let barrier = std::sync::Barrier::new(8);
+    let ok: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8u8)
+            .map(|t| {
+                let (addr, token, sad, barrier) = (addrs[usize::from(t) % 2], &token, &sad, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..3u8)
+                        .filter(|i| {
+                            let (s, v) = call_at(
+                                addr,
+                                "signatures/signHash",
+                                token,
+                                &json!({"credentialID": "signer-ecdsa-p256", "SAD": sad,
+                                    "hashes": [p256_hash(t * 8 + i * 2), p256_hash(t * 8 + i * 2 + 1)],
+                                    "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                                    "signAlgo": "1.2.840.10045.4.3.2"}),
+                            );
+                            assert!(s == 200 || s == 403 || s == 400, "{s} {v}");
+                            s == 200
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(ok, 5, "signHash calls on a 10-signature SAD, 2 hashes each");
+
+    // Renewal due: both instances run a pass at the same moment; one
+    // renews, the other finds nothing due. Serials stay unique.
+    env.clock.set(T0 + 33 * DAY);
+    let before = env
+        .service
+        .store()
+        .generations("signer-ecdsa-p256")
+        .unwrap();
+    let barrier = std::sync::Barrier::new(2);
+    let reports: Vec<_> = std::thread::scope(|s| {
+        [&env.service, &service2]
+            .map(|svc| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    svc.renew_due().unwrap()
+                })
+            })
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .collect()
+    });
+    let renewed: usize = reports.iter().map(|r| r.renewed.len()).sum();
+    assert_eq!(
+        renewed, 2,
+        "one renewal per credential in total: {reports:?}"
+    );
+    assert!(reports.iter().any(|r| r.renewed.is_empty()), "{reports:?}");
+    for cred in ["signer-ecdsa-p256", "signer-sm2"] {
+        let gens = env.service.store().generations(cred).unwrap();
+        assert_eq!(gens.len(), 2, "{cred}");
+    }
+    assert_eq!(before.len(), 1);
+    let serials: std::collections::HashSet<String> = ["signer-ecdsa-p256", "signer-sm2"]
+        .iter()
+        .flat_map(|c| env.service.store().generations(c).unwrap())
+        .map(|g| g.serial)
+        .collect();
+    assert_eq!(serials.len(), 4);
+    // Both instances sign with the new certificate.
+    for addr in addrs {
+        let mut o = ClientOptions::new(
+            &format!("http://{addr}/csc/v2"),
+            "build",
+            env.secret.clone(),
+        );
+        o.retries = 0;
+        let client = CscClient::connect(o).unwrap();
+        let cred = client.credential("signer-ecdsa-p256").unwrap();
+        assert_eq!(
+            otaseal_csc::ca::serial_hex(&cred.chain[0]).unwrap(),
+            env.service
+                .store()
+                .generations("signer-ecdsa-p256")
+                .unwrap()[1]
+                .serial
+        );
+        client
+            .sign_messages(&cred, &[b"after renewal".as_slice()])
+            .unwrap();
+    }
+    let records = service2.store().audit_records().unwrap();
+    otaseal_csc::audit::verify_chain(&records).expect("chain intact after renewal");
+    let cfg = env.dir.join("config.json");
+    otaseal(["csc", "audit", "verify", "--config", cfg.to_str().unwrap()]).expect_code(0);
+    drop(server2);
 }

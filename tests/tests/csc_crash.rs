@@ -1,6 +1,7 @@
 //! `kill -9` of `otaseal csc serve` under concurrent signHash load: the
 //! audit chain stays intact and every signature a client received has its
-//! audit record (records are committed before the answer is sent).
+//! audit record (records are committed before the answer is sent). On the
+//! SQLite store and on PostgreSQL (a throwaway cluster, `otaseal_tests::pg`).
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use otaseal_csc::client::{ClientOptions, CscClient};
 use otaseal_csc::protocol::b64_encode;
+use otaseal_tests::pg::PgCluster;
 use otaseal_tests::{otaseal, otaseal_bin, test_dir};
 use zeroize::Zeroizing;
 
@@ -34,16 +36,32 @@ fn serve(config: &Path) -> (Child, String) {
 
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_audit_record() {
+    kill_9_under_load(None);
+}
+
+#[test]
+fn kill_9_under_load_on_postgres_loses_no_acknowledged_audit_record() {
+    let Some(cluster) = PgCluster::start("csc-crash") else {
+        return;
+    };
+    kill_9_under_load(Some(cluster.create_db("csc")));
+    drop(cluster);
+}
+
+fn kill_9_under_load(database: Option<String>) {
     let dir = test_dir("csc-crash").join("csc");
-    otaseal([
-        "csc",
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--suites",
-        "ecdsa-p256",
-    ])
-    .expect_code(0);
+    let mut init = vec![
+        "csc".to_string(),
+        "init".into(),
+        "--dir".into(),
+        dir.to_str().unwrap().into(),
+        "--suites".into(),
+        "ecdsa-p256".into(),
+    ];
+    if let Some(url) = &database {
+        init.extend(["--database".into(), url.clone()]);
+    }
+    otaseal(init).expect_code(0);
     let config = dir.join("config.json");
     let secret = Zeroizing::new(
         std::fs::read_to_string(dir.join("build.secret"))
@@ -110,7 +128,10 @@ fn kill_9_under_load_loses_no_acknowledged_audit_record() {
     ]);
     run.expect_code(0);
     // Every acknowledged signature has its record.
-    let store = otaseal_csc::store::Store::open(&dir.join("csc.db")).unwrap();
+    let store = otaseal_csc::config::Config::load(&config)
+        .unwrap()
+        .open_store()
+        .unwrap();
     let recorded: HashSet<String> = store
         .audit_records()
         .unwrap()

@@ -90,6 +90,11 @@ pub struct InitArgs {
     /// Listen address written to the configuration.
     #[arg(long, default_value = "127.0.0.1:8780")]
     listen: String,
+    /// The store: a SQLite file (default DIR/csc.db) or a PostgreSQL URL
+    /// (postgres://user@host:port/db, an empty database) for several
+    /// instances behind a load balancer.
+    #[arg(long)]
+    database: Option<String>,
     /// Print a JSON object.
     #[arg(long)]
     json: bool,
@@ -158,6 +163,7 @@ fn init(a: InitArgs) -> CliResult {
             validity_secs: a.days.saturating_mul(86400),
             renew_before_secs: a.renew_before_days.saturating_mul(86400),
             listen: a.listen.clone(),
+            database: a.database.clone(),
             ..InitOptions::default()
         },
     )
@@ -230,8 +236,7 @@ fn serve(a: ServeArgs) -> CliResult {
 
 fn audit_verify(a: AuditVerifyArgs) -> CliResult {
     let cfg = Config::load(&a.config).map_err(|e| CliError(e.to_string()))?;
-    let store = otaseal_csc::store::Store::open(&cfg.path(&cfg.database))
-        .map_err(|e| CliError(e.to_string()))?;
+    let store = cfg.open_store().map_err(|e| CliError(e.to_string()))?;
     let records = store.audit_records().map_err(|e| CliError(e.to_string()))?;
     match otaseal_csc::audit::verify_chain(&records) {
         Ok((n, head)) => {

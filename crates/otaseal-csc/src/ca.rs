@@ -18,6 +18,7 @@ use otaseal_sign::pki::{self, CertProfile, CertRequest};
 use x509_cert::Certificate;
 
 use crate::audit::{self, Event};
+use crate::external_ca::ExternalCa;
 use crate::keystore::{KeyStoreError, MasterKey, SoftKey, hex};
 use crate::store::{CaRow, CredentialRow, GenerationRow, Store, StoreError};
 
@@ -36,6 +37,8 @@ pub enum CaError {
     UnknownCredential(String),
     /// The credential has no certificate valid now.
     NoValidCertificate(String),
+    /// The external CA gave no usable certificate.
+    External(crate::external_ca::ExternalCaError),
 }
 
 impl fmt::Display for CaError {
@@ -50,6 +53,7 @@ impl fmt::Display for CaError {
                 f,
                 "credential {c:?} has no certificate valid now (expired or not yet valid)"
             ),
+            CaError::External(e) => write!(f, "{e}"),
         }
     }
 }
@@ -102,6 +106,9 @@ pub struct RenewalReport {
     pub renewed: Vec<(String, String)>,
     /// `(credential, serial)` whose keys were destroyed.
     pub retired: Vec<(String, String)>,
+    /// `(credential, error)` that could not be renewed this pass; each
+    /// keeps its current certificate and is tried again next pass.
+    pub failed: Vec<(String, String)>,
 }
 
 /// The issuing CA over a store and master key.
@@ -110,6 +117,8 @@ pub struct Ca<'a> {
     pub store: &'a Store,
     /// Master key.
     pub master: &'a MasterKey,
+    /// An external CA for some or all credentials (else this CA issues).
+    pub external: Option<&'a ExternalCa>,
 }
 
 /// Serial of a certificate, hex.
@@ -210,24 +219,65 @@ impl Ca<'_> {
     /// A fresh key pair and certificate for `cred`, valid from `now`.
     pub fn issue_generation(&self, cred: &CredentialRow, now: u64) -> Result<String, CaError> {
         let suite = suite_of(&cred.suite)?;
-        let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
-        let ca_key = SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| CaError::Pki(e.to_string()))?;
         let label = format!("{}:{}:{}", cred.id, now, hex(&nonce));
         let (wrapped, spki, key) = self.master.generate_wrapped(&label, suite)?;
-        let not_after = now.saturating_add(cred.validity_secs);
-        let cert = pki::issue_certificate(&CertRequest {
-            subject_cn: &cred.subject_cn,
-            profile: CertProfile::CodeSigningLeaf,
-            not_before: now,
-            not_after,
-            subject_key: &key,
-            issuer: Some((&ca_key, &ca.cert)),
-            serial: None,
-        })
-        .map_err(pki_err)?;
-        drop(key);
+        let external = self.external.filter(|e| e.serves(&cred.id));
+        let (cert, not_before, not_after, issuers) = match external {
+            None => {
+                let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
+                let ca_key =
+                    SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+                let not_after = now.saturating_add(cred.validity_secs);
+                let cert = pki::issue_certificate(&CertRequest {
+                    subject_cn: &cred.subject_cn,
+                    profile: CertProfile::CodeSigningLeaf,
+                    not_before: now,
+                    not_after,
+                    subject_key: &key,
+                    issuer: Some((&ca_key, &ca.cert)),
+                    serial: None,
+                })
+                .map_err(pki_err)?;
+                (cert, now, not_after, None)
+            }
+            Some(ext) => {
+                let subject = format!("CN={}", cred.subject_cn.replace(',', "\\,"));
+                let csr = pki::build_csr(&key, &subject).map_err(pki_err)?;
+                match ext.issue(&csr, &spki, now) {
+                    Ok(chain) => (
+                        chain.leaf,
+                        chain.not_before,
+                        chain.not_after,
+                        Some(pki::certs_to_pem(&chain.issuers).into_bytes()),
+                    ),
+                    Err(e) => {
+                        // Logged and recorded; the new key is dropped
+                        // unstored and the credential keeps its current
+                        // certificate.
+                        crate::service::log(
+                            "error",
+                            serde_json::json!({ "what": "external CA", "credential": cred.id,
+                                "error": e.to_string() }),
+                        );
+                        audit::append(
+                            self.store,
+                            now,
+                            &Event {
+                                event: "issue",
+                                client: "-",
+                                credential: &cred.id,
+                                result: "external_ca_error",
+                                ..Event::default()
+                            },
+                        )?;
+                        drop(key);
+                        return Err(CaError::External(e));
+                    }
+                }
+            }
+        };
         let serial = serial_hex(&cert)?;
         self.store.insert_generation(&GenerationRow {
             id: 0,
@@ -237,8 +287,9 @@ impl Ca<'_> {
             spki,
             cert,
             serial: serial.clone(),
-            not_before: now,
+            not_before,
             not_after,
+            issuers,
         })?;
         audit::append(
             self.store,
@@ -256,7 +307,12 @@ impl Ca<'_> {
     }
 
     /// One renewal pass at `now` over every credential.
+    ///
+    /// Several instances on one PostgreSQL database: the pass holds the
+    /// store's renewal lock, so one instance renews at a time and the next
+    /// one reads the new generations and finds nothing due.
     pub fn renew_due(&self, now: u64) -> Result<RenewalReport, CaError> {
+        let _one_at_a_time = self.store.renewal_lock()?;
         let mut report = RenewalReport::default();
         for cred in self.store.credentials()? {
             let gens = self.store.generations(&cred.id)?;
@@ -265,8 +321,14 @@ impl Ca<'_> {
                 Some(g) => g.not_after.saturating_sub(cred.renew_before_secs) <= now,
             };
             if due {
-                let serial = self.issue_generation(&cred, now)?;
-                report.renewed.push((cred.id.clone(), serial));
+                match self.issue_generation(&cred, now) {
+                    Ok(serial) => report.renewed.push((cred.id.clone(), serial)),
+                    // One credential's CA failing does not stop the others.
+                    Err(e @ (CaError::External(_) | CaError::Pki(_))) => {
+                        report.failed.push((cred.id.clone(), e.to_string()))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             for g in gens
                 .iter()

@@ -16,7 +16,7 @@ use crate::ca::{Ca, CredentialSpec};
 use crate::keystore::MasterKey;
 use crate::server::{ServerConfig, TlsFiles};
 use crate::service::{Policy, Service};
-use crate::store::{ClientRow, Store};
+use crate::store::{ClientRow, Location, Store};
 
 /// Errors of configuration and set-up.
 #[derive(Debug)]
@@ -65,8 +65,10 @@ fn d_body() -> usize {
 pub struct Config {
     /// `HOST:PORT` (plain HTTP only on loopback).
     pub listen: String,
-    /// SQLite file.
-    pub database: PathBuf,
+    /// The store: a SQLite file path (optionally `sqlite:PATH`), or a
+    /// PostgreSQL URL `postgres://user[:password]@host:port/db` for several
+    /// instances on one database.
+    pub database: String,
     /// Master key file (64 hex digits, mode 0600).
     pub master_key_file: PathBuf,
     /// HTTPS certificate and key.
@@ -93,6 +95,9 @@ pub struct Config {
     /// Serial number file of `signatures/timestamp` (served when set).
     #[serde(default)]
     pub tsa_serial_store: Option<PathBuf>,
+    /// Credential certificates from an external CA command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ca: Option<crate::external_ca::ExternalCa>,
     /// Directory of the file (paths are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -121,10 +126,20 @@ impl Config {
         }
     }
 
+    /// Where the store is.
+    pub fn store_location(&self) -> Result<Location, ConfigError> {
+        Location::parse(&self.database, &self.base).map_err(cfg_err)
+    }
+
+    /// Opens the store (applying migrations).
+    pub fn open_store(&self) -> Result<Store, ConfigError> {
+        let location = self.store_location()?;
+        Store::open_location(&location).map_err(|e| cfg_err(format!("{location}: {e}")))
+    }
+
     /// Opens the store and master key and builds the service.
     pub fn open_service(&self, clock: Arc<dyn Clock>) -> Result<Service, ConfigError> {
-        let store = Store::open(&self.path(&self.database))
-            .map_err(|e| cfg_err(format!("{}: {e}", self.database.display())))?;
+        let store = self.open_store()?;
         let master = MasterKey::load(&self.path(&self.master_key_file)).map_err(cfg_err)?;
         let mut service = Service::new(
             store,
@@ -137,6 +152,12 @@ impl Config {
                 max_pin_attempts: self.max_pin_attempts,
             },
         );
+        if let Some(ext) = &self.external_ca {
+            if ext.command.is_empty() {
+                return Err(cfg_err("external_ca.command is empty"));
+            }
+            service.set_external_ca(ext.clone());
+        }
         if let Some(serials) = &self.tsa_serial_store {
             service
                 .enable_timestamps(&self.path(serials))
@@ -188,6 +209,10 @@ pub struct InitOptions {
     pub multisign: u32,
     /// Clock (tests start in the past or future).
     pub now: u64,
+    /// The store written to the config: `None` for `csc.db` in the
+    /// directory, or a PostgreSQL URL (its database must exist and be empty
+    /// of otaseal tables).
+    pub database: Option<String>,
 }
 
 impl Default for InitOptions {
@@ -204,6 +229,7 @@ impl Default for InitOptions {
             rate_per_minute: 6000,
             multisign: 1000,
             now: auth::SystemClock.now(),
+            database: None,
         }
     }
 }
@@ -267,10 +293,18 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
     std::fs::create_dir_all(dir).map_err(|e| cfg_err(format!("{}: {e}", dir.display())))?;
     let master = MasterKey::generate().map_err(cfg_err)?;
     master.write_new(&dir.join("master.key")).map_err(cfg_err)?;
-    let store = Store::open(&dir.join("csc.db")).map_err(cfg_err)?;
+    let database = o.database.clone().unwrap_or_else(|| "csc.db".into());
+    let location = Location::parse(&database, dir).map_err(cfg_err)?;
+    let store = Store::open_location(&location).map_err(|e| cfg_err(format!("{location}: {e}")))?;
+    if store.ca().map_err(cfg_err)?.is_some() {
+        return Err(cfg_err(format!(
+            "{location} already holds a CSC service; choose a new database"
+        )));
+    }
     let ca = Ca {
         store: &store,
         master: &master,
+        external: None,
     };
     let ca_cert = ca
         .init(
@@ -322,7 +356,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
     }
     let config = Config {
         listen: o.listen.clone(),
-        database: "csc.db".into(),
+        database,
         master_key_file: "master.key".into(),
         tls: None,
         name: None,
@@ -332,6 +366,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         renew_interval_secs: d_renew(),
         max_body: d_body(),
         tsa_serial_store: Some("tsa.serials".into()),
+        external_ca: None,
         base: PathBuf::new(),
     };
     let config_path = dir.join("config.json");

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod ca;
 pub mod client;
 pub mod config;
+pub mod external_ca;
 pub mod keystore;
 pub mod protocol;
 pub mod server;

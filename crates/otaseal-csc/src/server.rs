@@ -388,6 +388,12 @@ fn renew_pass(service: &Service) {
                     json!({ "what": "key retired", "credential": cred, "serial": serial }),
                 );
             }
+            for (cred, error) in &r.failed {
+                service::log(
+                    "error",
+                    json!({ "what": "renewal failed; the current certificate stays", "credential": cred, "error": error }),
+                );
+            }
         }
         Err(e) => service::log(
             "error",

@@ -78,6 +78,7 @@ pub struct Service {
     policy: Policy,
     limiter: RateLimiter,
     timestamps: Option<otaseal_tsa::authority::Authority>,
+    external_ca: Option<crate::external_ca::ExternalCa>,
 }
 
 /// Methods served (`info.methods`).
@@ -215,6 +216,7 @@ impl Service {
             policy,
             limiter: RateLimiter::default(),
             timestamps: None,
+            external_ca: None,
         }
     }
 
@@ -246,6 +248,12 @@ impl Service {
         Ok(())
     }
 
+    /// Takes credential certificates from an external CA (see
+    /// [`crate::external_ca`]).
+    pub fn set_external_ca(&mut self, external: crate::external_ca::ExternalCa) {
+        self.external_ca = Some(external);
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -256,6 +264,7 @@ impl Service {
         Ca {
             store: &self.store,
             master: &self.master,
+            external: self.external_ca.as_ref(),
         }
     }
 
@@ -521,8 +530,21 @@ impl Service {
             certificates.push(b64_encode(&current.cert));
         }
         if mode == "chain" {
-            let ca_cert = ca.certificate().map_err(|e| internal("CA", e))?;
-            certificates.push(b64_encode(&ca_cert));
+            match &current.issuers {
+                // Issued by the external CA: its chain.
+                Some(pem) => {
+                    let text = std::str::from_utf8(pem).map_err(|e| internal("issuers", e))?;
+                    for der in otaseal_sign::pki::certs_from_pem(text)
+                        .map_err(|e| internal("issuers", e))?
+                    {
+                        certificates.push(b64_encode(&der));
+                    }
+                }
+                None => {
+                    let ca_cert = ca.certificate().map_err(|e| internal("CA", e))?;
+                    certificates.push(b64_encode(&ca_cert));
+                }
+            }
         }
         let (issuer_dn, subject_dn) = if cert_info {
             use der::Decode;

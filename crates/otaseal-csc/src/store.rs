@@ -2,24 +2,33 @@
 //! generations (wrapped keys and certificates), the issuing CA, bearer
 //! tokens, SADs and the audit log.
 //!
-//! # Why rusqlite
-//! The default backend is one SQLite file. rusqlite (with SQLite compiled in,
-//! `bundled`) is the maintained, synchronous SQLite binding: the service's
-//! handlers already run on tokio's blocking pool (signing is CPU work), so
-//! an async driver (sqlx) would add a second runtime layer and a much larger
-//! tree for no gain. A PostgreSQL backend for several instances would sit
-//! beside it on the `postgres` crate (same synchronous shape, same SQL
-//! apart from the `BEGIN IMMEDIATE` locking); it is not written yet.
+//! Two backends behind one [`Store`]: one SQLite file (the default, one
+//! instance) and PostgreSQL (module `postgres`; several instances behind a
+//! load balancer on one database). The configuration's `database` chooses:
+//! a `postgres://` / `postgresql://` URL, otherwise a file path (an optional
+//! `sqlite:` prefix is accepted).
+//!
+//! # Why rusqlite and rust-postgres
+//! rusqlite (with SQLite compiled in, `bundled`) is the maintained,
+//! synchronous SQLite binding; `postgres` (rust-postgres) is the maintained
+//! synchronous PostgreSQL client of the same shape. The service's handlers
+//! already run on tokio's blocking pool (signing is CPU work), so an async
+//! driver (sqlx) would add a second runtime layer and a much larger tree for
+//! no gain.
 //!
 //! # Durability
-//! WAL journal with `synchronous = FULL`: a transaction that returned is on
-//! disk, so an audit record committed before a signature is answered
-//! survives `kill -9` and power loss. Schema changes are numbered migrations
-//! tracked in `PRAGMA user_version`.
+//! SQLite: WAL journal with `synchronous = FULL`: a transaction that
+//! returned is on disk, so an audit record committed before a signature is
+//! answered survives `kill -9` and power loss. PostgreSQL: a commit that
+//! returned is durable under the server's (default) `synchronous_commit`.
+//! Schema changes are numbered migrations, tracked in `PRAGMA user_version`
+//! (SQLite) or the `otaseal_schema` table (PostgreSQL).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+mod postgres;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -28,6 +37,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 pub enum StoreError {
     /// SQLite failed.
     Db(rusqlite::Error),
+    /// PostgreSQL failed.
+    Pg(::postgres::Error),
+    /// The `database` setting is not a path or a PostgreSQL URL.
+    Location(String),
     /// The database was made by a newer otaseal.
     SchemaTooNew(i64),
     /// A row is inconsistent.
@@ -38,6 +51,8 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Db(e) => write!(f, "database: {e}"),
+            StoreError::Pg(e) => write!(f, "PostgreSQL: {e}"),
+            StoreError::Location(m) => write!(f, "database setting: {m}"),
             StoreError::SchemaTooNew(v) => write!(
                 f,
                 "database schema version {v} is newer than this otaseal understands"
@@ -124,6 +139,8 @@ const MIGRATIONS: &[&str] = &[
         wrapped BLOB NOT NULL,
         spki BLOB NOT NULL,
         cert BLOB NOT NULL);",
+    // 3: certificates from an external CA carry their own issuers.
+    "ALTER TABLE generations ADD COLUMN issuers BLOB;",
 ];
 
 /// A client of the service.
@@ -185,6 +202,9 @@ pub struct GenerationRow {
     pub not_before: u64,
     /// notAfter, Unix seconds.
     pub not_after: u64,
+    /// Issuer certificates (PEM) when an external CA issued `cert`; `None`
+    /// for the service's own CA.
+    pub issuers: Option<Vec<u8>>,
 }
 
 /// The issuing CA.
@@ -265,30 +285,271 @@ fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The SQLite store.
+/// Where the store lives (the configuration's `database`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user@host:port/db`).
+    Postgres(String),
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Location {
+    /// The location for messages: a PostgreSQL URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
+impl Location {
+    /// Parses a `database` setting; relative SQLite paths are resolved
+    /// against `base` (the configuration file's directory).
+    pub fn parse(setting: &str, base: &Path) -> Result<Location, StoreError> {
+        if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
+            return Ok(Location::Postgres(setting.to_string()));
+        }
+        let path = setting.strip_prefix("sqlite:").unwrap_or(setting);
+        if path.is_empty() {
+            return Err(StoreError::Location("empty database path".into()));
+        }
+        if path.contains("://") {
+            return Err(StoreError::Location(format!(
+                "unknown database scheme in {:?} (a file path, sqlite:PATH or postgres://...)",
+                path.split("://").next().unwrap_or_default()
+            )));
+        }
+        let p = Path::new(path);
+        Ok(Location::Sqlite(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }))
+    }
+}
+
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Box<postgres::Postgres>),
+}
+
+/// The store: SQLite or PostgreSQL.
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Store(..)")
+        f.write_str(match self.backend {
+            Backend::Sqlite(_) => "Store(SQLite)",
+            Backend::Postgres(_) => "Store(PostgreSQL)",
+        })
     }
 }
 
+/// Held while one instance renews certificates; dropping it lets the next.
+pub struct RenewalGuard {
+    _pg: Option<postgres::SessionLock>,
+}
+
+macro_rules! dispatch {
+    ($(#[$m:meta])* fn $name:ident(&self $(, $a:ident: $t:ty)*) -> $r:ty;) => {
+        $(#[$m])*
+        pub fn $name(&self $(, $a: $t)*) -> $r {
+            match &self.backend {
+                Backend::Sqlite(b) => b.$name($($a),*),
+                Backend::Postgres(b) => b.$name($($a),*),
+            }
+        }
+    };
+}
+
 impl Store {
-    /// Opens (creating if needed) the database file and applies migrations.
+    /// Opens (creating if needed) the SQLite file and applies migrations.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open(path)?;
-        Store::init(conn)
+        Ok(Store {
+            backend: Backend::Sqlite(Sqlite::open(path)?),
+        })
     }
 
-    /// An in-memory store (unit tests).
+    /// Opens the store at `location` and applies migrations.
+    pub fn open_location(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(p) => Store::open(p),
+            Location::Postgres(url) => Ok(Store {
+                backend: Backend::Postgres(Box::new(postgres::Postgres::connect(url)?)),
+            }),
+        }
+    }
+
+    /// An in-memory SQLite store (unit tests).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Store::init(Connection::open_in_memory()?)
+        Ok(Store {
+            backend: Backend::Sqlite(Sqlite::init(Connection::open_in_memory()?)?),
+        })
     }
 
-    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+    /// Whether this is the PostgreSQL backend.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Waits until no other instance renews certificates (PostgreSQL: a
+    /// session advisory lock on a connection of its own), so one renewal
+    /// pass runs at a time over the database. SQLite serves one instance,
+    /// whose server never runs two passes at once.
+    pub fn renewal_lock(&self) -> Result<RenewalGuard, StoreError> {
+        Ok(RenewalGuard {
+            _pg: match &self.backend {
+                Backend::Sqlite(_) => None,
+                Backend::Postgres(b) => Some(b.renewal_lock()?),
+            },
+        })
+    }
+
+    dispatch! { /// Adds or replaces a client.
+    fn put_client(&self, c: &ClientRow) -> Result<(), StoreError>; }
+    dispatch! { /// A client by id.
+    fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError>; }
+    dispatch! { /// Lets `client` use `credential`.
+    fn grant(&self, client: &str, credential: &str) -> Result<(), StoreError>; }
+    dispatch! { /// Whether `client` may use `credential`.
+    fn is_granted(&self, client: &str, credential: &str) -> Result<bool, StoreError>; }
+    dispatch! { /// Credentials `client` may use, sorted.
+    fn granted(&self, client: &str) -> Result<Vec<String>, StoreError>; }
+    dispatch! { /// Adds a credential (fails if the id exists).
+    fn insert_credential(&self, c: &CredentialRow) -> Result<(), StoreError>; }
+    dispatch! { /// A credential by id.
+    fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError>; }
+    dispatch! { /// Every credential.
+    fn credentials(&self) -> Result<Vec<CredentialRow>, StoreError>; }
+    dispatch! { /// Records a wrong PIN / OTP; locks the credential at `max`.
+    /// Returns whether it is now locked.
+    fn record_auth_failure(&self, id: &str, max: u32) -> Result<bool, StoreError>; }
+    dispatch! { /// Resets the wrong-PIN counter (after a correct PIN).
+    fn reset_auth_failures(&self, id: &str) -> Result<(), StoreError>; }
+    dispatch! { /// Unlocks a credential (administrator action).
+    fn unlock(&self, id: &str) -> Result<(), StoreError>; }
+    dispatch! { /// Adds a key generation; returns its id.
+    fn insert_generation(&self, g: &GenerationRow) -> Result<i64, StoreError>; }
+    dispatch! { /// Generations of a credential, oldest first.
+    fn generations(&self, credential: &str) -> Result<Vec<GenerationRow>, StoreError>; }
+    dispatch! { /// Destroys a generation's wrapped key (its certificate stays).
+    fn retire_key(&self, generation: i64) -> Result<(), StoreError>; }
+    dispatch! { /// Stores the issuing CA (once).
+    fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError>; }
+    dispatch! { /// The issuing CA.
+    fn ca(&self) -> Result<Option<CaRow>, StoreError>; }
+    dispatch! { /// Stores the time-stamping key and certificate (once).
+    fn put_tsa(&self, tsa: &CaRow) -> Result<(), StoreError>; }
+    dispatch! { /// The time-stamping key and certificate.
+    fn tsa(&self) -> Result<Option<CaRow>, StoreError>; }
+    dispatch! { /// Stores a bearer token (by its hash).
+    fn put_token(&self, hash: &[u8], client: &str, expires: u64) -> Result<(), StoreError>; }
+    dispatch! { /// The client of a token that has not expired at `now`.
+    fn token_client(&self, hash: &[u8], now: u64) -> Result<Option<String>, StoreError>; }
+    dispatch! { /// Revokes a token; returns whether it existed for `client`.
+    fn delete_token(&self, hash: &[u8], client: &str) -> Result<bool, StoreError>; }
+    dispatch! { /// Removes expired tokens and SADs.
+    fn purge(&self, now: u64) -> Result<(), StoreError>; }
+    dispatch! { /// Stores a SAD (by its hash).
+    fn put_sad(&self, hash: &[u8], sad: &SadRow) -> Result<(), StoreError>; }
+    dispatch! { /// Checks and consumes a SAD for `hashes` in one transaction: the
+    /// SAD must belong to `client` and `credential`, be unexpired at
+    /// `now`, have `hashes.len()` signatures left and (SCAL 2) list every
+    /// hash, each used at most once. Concurrent calls (also from other
+    /// instances) never spend more than the SAD allows.
+    fn consume_sad(
+        &self,
+        sad_hash: &[u8],
+        client: &str,
+        credential: &str,
+        hashes: &[String],
+        now: u64
+    ) -> Result<Result<(), SadRejection>, StoreError>; }
+    dispatch! { /// Replaces a valid SAD by a new one with a new lifetime
+    /// (`credentials/extendTransaction`).
+    fn extend_sad(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        client: &str,
+        credential: &str,
+        now: u64,
+        expires: u64
+    ) -> Result<Result<(), SadRejection>, StoreError>; }
+    dispatch! { /// Every audit record in sequence order.
+    fn audit_records(&self) -> Result<Vec<AuditRow>, StoreError>; }
+
+    /// Appends an audit record: reads the chain head and inserts in one
+    /// transaction that excludes every other append (SQLite `BEGIN
+    /// IMMEDIATE`; PostgreSQL a transaction advisory lock), so concurrent
+    /// appends, also from other instances, stay one chain. `make` gets
+    /// `(seq, prev)` and returns the record with its hash.
+    pub fn append_audit(
+        &self,
+        make: impl FnOnce(i64, &str) -> AuditRow,
+    ) -> Result<AuditRow, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.append_audit(make),
+            Backend::Postgres(b) => b.append_audit(make),
+        }
+    }
+}
+
+/// The SAD checks shared by both backends; on success `sad` holds what is
+/// left.
+fn spend_sad(
+    sad: &mut SadRow,
+    client: &str,
+    credential: &str,
+    hashes: &[String],
+    now: u64,
+) -> Result<(), SadRejection> {
+    if sad.client_id != client || sad.credential_id != credential {
+        return Err(SadRejection::WrongBinding);
+    }
+    if sad.expires <= now {
+        return Err(SadRejection::Expired);
+    }
+    let n = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
+    if n > sad.remaining {
+        return Err(SadRejection::UsedUp);
+    }
+    if let Some(allowed) = &mut sad.hashes {
+        for h in hashes {
+            match allowed.iter().position(|a| a == h) {
+                Some(p) => {
+                    allowed.swap_remove(p);
+                }
+                None => return Err(SadRejection::HashNotAuthorized),
+            }
+        }
+    }
+    sad.remaining -= n;
+    Ok(())
+}
+
+/// The SQLite backend.
+struct Sqlite {
+    conn: Mutex<Connection>,
+}
+
+impl Sqlite {
+    fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let conn = Connection::open(path)?;
+        Sqlite::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<Sqlite, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -308,7 +569,7 @@ impl Store {
             )?;
             tx.commit()?;
         }
-        Ok(Store {
+        Ok(Sqlite {
             conn: Mutex::new(conn),
         })
     }
@@ -320,7 +581,7 @@ impl Store {
     }
 
     /// Adds or replaces a client.
-    pub fn put_client(&self, c: &ClientRow) -> Result<(), StoreError> {
+    fn put_client(&self, c: &ClientRow) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO clients(id, secret_hash, rate_per_minute) VALUES (?1, ?2, ?3)",
             params![c.id, c.secret_hash, c.rate_per_minute],
@@ -329,7 +590,7 @@ impl Store {
     }
 
     /// A client by id.
-    pub fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError> {
+    fn client(&self, id: &str) -> Result<Option<ClientRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -347,7 +608,7 @@ impl Store {
     }
 
     /// Lets `client` use `credential`.
-    pub fn grant(&self, client: &str, credential: &str) -> Result<(), StoreError> {
+    fn grant(&self, client: &str, credential: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR IGNORE INTO grants(client_id, credential_id) VALUES (?1, ?2)",
             [client, credential],
@@ -356,7 +617,7 @@ impl Store {
     }
 
     /// Whether `client` may use `credential`.
-    pub fn is_granted(&self, client: &str, credential: &str) -> Result<bool, StoreError> {
+    fn is_granted(&self, client: &str, credential: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -369,7 +630,7 @@ impl Store {
     }
 
     /// Credentials `client` may use, sorted.
-    pub fn granted(&self, client: &str) -> Result<Vec<String>, StoreError> {
+    fn granted(&self, client: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT credential_id FROM grants WHERE client_id = ?1 ORDER BY credential_id",
@@ -379,7 +640,7 @@ impl Store {
     }
 
     /// Adds a credential (fails if the id exists).
-    pub fn insert_credential(&self, c: &CredentialRow) -> Result<(), StoreError> {
+    fn insert_credential(&self, c: &CredentialRow) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO credentials(id, suite, scal, pin_hash, totp_wrapped, failed_attempts,
                 locked, subject_cn, validity_secs, renew_before_secs, multisign)
@@ -402,7 +663,7 @@ impl Store {
     }
 
     /// A credential by id.
-    pub fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
+    fn credential(&self, id: &str) -> Result<Option<CredentialRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -416,7 +677,7 @@ impl Store {
     }
 
     /// Every credential.
-    pub fn credentials(&self) -> Result<Vec<CredentialRow>, StoreError> {
+    fn credentials(&self) -> Result<Vec<CredentialRow>, StoreError> {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT id, suite, scal, pin_hash, totp_wrapped, failed_attempts, locked,
@@ -429,7 +690,7 @@ impl Store {
 
     /// Records a wrong PIN / OTP; locks the credential at `max`. Returns
     /// whether it is now locked.
-    pub fn record_auth_failure(&self, id: &str, max: u32) -> Result<bool, StoreError> {
+    fn record_auth_failure(&self, id: &str, max: u32) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -447,7 +708,7 @@ impl Store {
     }
 
     /// Resets the wrong-PIN counter (after a correct PIN).
-    pub fn reset_auth_failures(&self, id: &str) -> Result<(), StoreError> {
+    fn reset_auth_failures(&self, id: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE credentials SET failed_attempts = 0 WHERE id = ?1 AND locked = 0",
             [id],
@@ -456,7 +717,7 @@ impl Store {
     }
 
     /// Unlocks a credential (administrator action).
-    pub fn unlock(&self, id: &str) -> Result<(), StoreError> {
+    fn unlock(&self, id: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE credentials SET failed_attempts = 0, locked = 0 WHERE id = ?1",
             [id],
@@ -465,11 +726,11 @@ impl Store {
     }
 
     /// Adds a key generation.
-    pub fn insert_generation(&self, g: &GenerationRow) -> Result<i64, StoreError> {
+    fn insert_generation(&self, g: &GenerationRow) -> Result<i64, StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO generations(credential_id, label, wrapped, spki, cert, serial,
-                not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                not_before, not_after, issuers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 g.credential_id,
                 g.label,
@@ -478,18 +739,19 @@ impl Store {
                 g.cert,
                 g.serial,
                 i(g.not_before),
-                i(g.not_after)
+                i(g.not_after),
+                g.issuers
             ],
         )?;
         Ok(conn.last_insert_rowid())
     }
 
     /// Generations of a credential, oldest first.
-    pub fn generations(&self, credential: &str) -> Result<Vec<GenerationRow>, StoreError> {
+    fn generations(&self, credential: &str) -> Result<Vec<GenerationRow>, StoreError> {
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT id, credential_id, label, wrapped, spki, cert, serial, not_before, not_after
-             FROM generations WHERE credential_id = ?1 ORDER BY id",
+            "SELECT id, credential_id, label, wrapped, spki, cert, serial, not_before, not_after,
+                issuers FROM generations WHERE credential_id = ?1 ORDER BY id",
         )?;
         let rows = st.query_map([credential], |r| {
             Ok(GenerationRow {
@@ -502,13 +764,14 @@ impl Store {
                 serial: r.get(6)?,
                 not_before: u(r.get(7)?),
                 not_after: u(r.get(8)?),
+                issuers: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Destroys a generation's wrapped key (its certificate stays).
-    pub fn retire_key(&self, generation: i64) -> Result<(), StoreError> {
+    fn retire_key(&self, generation: i64) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE generations SET wrapped = NULL WHERE id = ?1",
             [generation],
@@ -517,7 +780,7 @@ impl Store {
     }
 
     /// Stores the issuing CA (once).
-    pub fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError> {
+    fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO ca(id, label, wrapped, spki, cert) VALUES (1, ?1, ?2, ?3, ?4)",
             params![ca.label, ca.wrapped, ca.spki, ca.cert],
@@ -526,7 +789,7 @@ impl Store {
     }
 
     /// The issuing CA.
-    pub fn ca(&self) -> Result<Option<CaRow>, StoreError> {
+    fn ca(&self) -> Result<Option<CaRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -545,7 +808,7 @@ impl Store {
     }
 
     /// Stores the time-stamping key and certificate (once).
-    pub fn put_tsa(&self, tsa: &CaRow) -> Result<(), StoreError> {
+    fn put_tsa(&self, tsa: &CaRow) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO tsa(id, label, wrapped, spki, cert) VALUES (1, ?1, ?2, ?3, ?4)",
             params![tsa.label, tsa.wrapped, tsa.spki, tsa.cert],
@@ -554,7 +817,7 @@ impl Store {
     }
 
     /// The time-stamping key and certificate.
-    pub fn tsa(&self) -> Result<Option<CaRow>, StoreError> {
+    fn tsa(&self) -> Result<Option<CaRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -573,7 +836,7 @@ impl Store {
     }
 
     /// Stores a bearer token (by its hash).
-    pub fn put_token(&self, hash: &[u8], client: &str, expires: u64) -> Result<(), StoreError> {
+    fn put_token(&self, hash: &[u8], client: &str, expires: u64) -> Result<(), StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO tokens(token_hash, client_id, expires) VALUES (?1, ?2, ?3)",
@@ -583,7 +846,7 @@ impl Store {
     }
 
     /// The client of a token that has not expired at `now`.
-    pub fn token_client(&self, hash: &[u8], now: u64) -> Result<Option<String>, StoreError> {
+    fn token_client(&self, hash: &[u8], now: u64) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -595,7 +858,7 @@ impl Store {
     }
 
     /// Revokes a token; returns whether it existed for `client`.
-    pub fn delete_token(&self, hash: &[u8], client: &str) -> Result<bool, StoreError> {
+    fn delete_token(&self, hash: &[u8], client: &str) -> Result<bool, StoreError> {
         Ok(self.conn().execute(
             "DELETE FROM tokens WHERE token_hash = ?1 AND client_id = ?2",
             params![hash, client],
@@ -603,7 +866,7 @@ impl Store {
     }
 
     /// Removes expired tokens and SADs.
-    pub fn purge(&self, now: u64) -> Result<(), StoreError> {
+    fn purge(&self, now: u64) -> Result<(), StoreError> {
         let conn = self.conn();
         conn.execute("DELETE FROM tokens WHERE expires <= ?1", [i(now)])?;
         conn.execute("DELETE FROM sads WHERE expires <= ?1", [i(now)])?;
@@ -611,7 +874,7 @@ impl Store {
     }
 
     /// Stores a SAD (by its hash).
-    pub fn put_sad(&self, hash: &[u8], sad: &SadRow) -> Result<(), StoreError> {
+    fn put_sad(&self, hash: &[u8], sad: &SadRow) -> Result<(), StoreError> {
         let hashes = sad
             .hashes
             .as_ref()
@@ -671,7 +934,7 @@ impl Store {
     /// must belong to `client` and `credential`, be unexpired at `now`, have
     /// `hashes.len()` signatures left and (SCAL 2) list every hash, each
     /// used at most once.
-    pub fn consume_sad(
+    fn consume_sad(
         &self,
         sad_hash: &[u8],
         client: &str,
@@ -681,30 +944,12 @@ impl Store {
     ) -> Result<Result<(), SadRejection>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(mut sad) = Store::sad_in(&tx, sad_hash)? else {
+        let Some(mut sad) = Sqlite::sad_in(&tx, sad_hash)? else {
             return Ok(Err(SadRejection::Unknown));
         };
-        if sad.client_id != client || sad.credential_id != credential {
-            return Ok(Err(SadRejection::WrongBinding));
+        if let Err(r) = spend_sad(&mut sad, client, credential, hashes, now) {
+            return Ok(Err(r));
         }
-        if sad.expires <= now {
-            return Ok(Err(SadRejection::Expired));
-        }
-        let n = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
-        if n > sad.remaining {
-            return Ok(Err(SadRejection::UsedUp));
-        }
-        if let Some(allowed) = &mut sad.hashes {
-            for h in hashes {
-                match allowed.iter().position(|a| a == h) {
-                    Some(p) => {
-                        allowed.swap_remove(p);
-                    }
-                    None => return Ok(Err(SadRejection::HashNotAuthorized)),
-                }
-            }
-        }
-        sad.remaining -= n;
         if sad.remaining == 0 {
             tx.execute("DELETE FROM sads WHERE sad_hash = ?1", [sad_hash])?;
         } else {
@@ -723,7 +968,7 @@ impl Store {
 
     /// Replaces a valid SAD by a new one with a new lifetime
     /// (`credentials/extendTransaction`).
-    pub fn extend_sad(
+    fn extend_sad(
         &self,
         old: &[u8],
         new: &[u8],
@@ -734,7 +979,7 @@ impl Store {
     ) -> Result<Result<(), SadRejection>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(sad) = Store::sad_in(&tx, old)? else {
+        let Some(sad) = Sqlite::sad_in(&tx, old)? else {
             return Ok(Err(SadRejection::Unknown));
         };
         if sad.client_id != client || sad.credential_id != credential {
@@ -754,7 +999,7 @@ impl Store {
     /// Appends an audit record: reads the chain head and inserts in one
     /// `BEGIN IMMEDIATE` transaction, so concurrent appends stay a chain.
     /// `make` gets `(seq, prev)` and returns the record with its hash.
-    pub fn append_audit(
+    fn append_audit(
         &self,
         make: impl FnOnce(i64, &str) -> AuditRow,
     ) -> Result<AuditRow, StoreError> {
@@ -794,7 +1039,7 @@ impl Store {
     }
 
     /// Every audit record in sequence order.
-    pub fn audit_records(&self) -> Result<Vec<AuditRow>, StoreError> {
+    fn audit_records(&self) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT seq, time, event, client, credential, serial, hash_algo, hashes, result,
@@ -844,7 +1089,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("csc.db");
         drop(Store::open(&p).unwrap());
-        let s = Store::open(&p).unwrap();
+        let s = Sqlite::open(&p).unwrap();
         let v: i64 = s
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -855,6 +1100,25 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn database_settings_choose_the_backend() {
+        let base = Path::new("/etc/csc");
+        assert_eq!(
+            Location::parse("csc.db", base).unwrap(),
+            Location::Sqlite("/etc/csc/csc.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:/var/csc.db", base).unwrap(),
+            Location::Sqlite("/var/csc.db".into())
+        );
+        let pg = Location::parse("postgres://csc:s3cret@127.0.0.1:5432/csc", base).unwrap();
+        assert!(matches!(pg, Location::Postgres(_)));
+        // Messages never show the password.
+        assert!(!pg.to_string().contains("s3cret"), "{pg}");
+        assert!(Location::parse("mysql://x", base).is_err());
+        assert!(Location::parse("sqlite:", base).is_err());
     }
 
     #[test]
