@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the firmware example for every profile, runs each image in QEMU
 # mps2-an386, asserts both verdicts and prints one table of sizes, stack and
-# buffer use. Also builds every profile for thumbv6m-none-eabi (Cortex-M0+)
+# buffer use. Runs Wycheproof's ECDSA P-256 vectors on the target (feature
+# `wycheproof`: the P-256 backend of thumbv7em, p256-cm4) and asserts every
+# verdict. Also builds every profile for thumbv6m-none-eabi (Cortex-M0+)
 # and reports which compile.
 #
 # usage: bash firmware-example/measure.sh [--packages-only] [--no-thumbv6m]
@@ -209,6 +211,27 @@ for p in "${profiles[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
+# 3b. Wycheproof ECDSA P-256 vectors through the target's P-256 backend.
+# ---------------------------------------------------------------------------
+# 262 cases of ecdsa_secp256r1_sha256_p1363_test.json run as 575: each valid
+# one also with the key compressed, each high-S one also as its low-S twin
+# (build.rs). The image exits 0 only if every verdict is the expected one.
+wycheproof_runs=575
+wycheproof_accepted=346
+echo "== building and running the Wycheproof image (thumbv7em-none-eabihf)" >&2
+build thumbv7em-none-eabihf --features wycheproof
+cp "$(elf_of thumbv7em-none-eabihf)" "$out_dir/wycheproof.elf"
+status=0
+run_image wycheproof || status=$?
+wycheproof=$(sed -n 's/^wycheproof ecdsa-p256: //p' "$out_dir/wycheproof.log")
+if [[ $status -ne 0 || $wycheproof != "$wycheproof_runs vectors, $wycheproof_accepted accepted; $wycheproof_runs passed, 0 failed;"* ]]; then
+    echo "measure.sh: Wycheproof ECDSA P-256 on the target failed (exit $status):" >&2
+    sed 's/^/    /' "$out_dir/wycheproof.log" >&2
+    wycheproof="FAIL: ${wycheproof:-no result}"
+    failed=1
+fi
+
+# ---------------------------------------------------------------------------
 # 4. Cortex-M0+ builds (no run: mps2-an386 is an M4).
 # ---------------------------------------------------------------------------
 declare -A m0
@@ -241,6 +264,8 @@ echo
 echo "| profile | .text | .rodata | verifier flash | anchors | static RAM | peak stack | buffer used / size | envelope | verifier struct | verdicts |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "Wycheproof ECDSA P-256 (SHA-256, P1363) on the target, otaseal-verify's thumbv7em backend: $wycheproof"
 if ((thumbv6m)); then
     echo
     echo "thumbv6m-none-eabi (Cortex-M0+), build only:"

@@ -55,7 +55,80 @@ mod app {
     }
 }
 
-#[cfg(feature = "verifier")]
+/// The `wycheproof` image: every Wycheproof ECDSA P-256 vector through
+/// `otaseal_verify::crypto::verify_signature`, i.e. the P-256 backend this
+/// target compiles (p256-cm4 on thumbv7em) behind otaseal's own checks.
+/// Exits 0 only if every verdict is the expected one (build.rs says which).
+#[cfg(feature = "wycheproof")]
+mod app {
+    use super::*;
+    use otaseal_verify::Suite;
+    use otaseal_verify::crypto::{CryptoError, verify_signature};
+
+    /// The verdict otaseal must give.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Expect {
+        /// Verifies.
+        Accept,
+        /// Any rejection (Wycheproof "invalid").
+        Reject,
+        /// A valid ECDSA signature with S above n/2: `HighS`.
+        HighS,
+    }
+
+    /// One case of the vector file.
+    pub struct Vector {
+        pub id: u32,
+        pub key: usize,
+        pub msg: &'static [u8],
+        pub sig: &'static [u8],
+        pub expect: Expect,
+    }
+
+    mod vectors {
+        use super::{Expect, Vector};
+        include!(concat!(env!("OUT_DIR"), "/wycheproof.rs"));
+    }
+
+    pub fn run() -> bool {
+        let (mut passed, mut failed, mut accepted, mut peak) = (0u32, 0u32, 0u32, 0usize);
+        for v in vectors::VECTORS.iter() {
+            let key = vectors::KEYS.get(v.key).copied().unwrap_or(&[]);
+            let (result, stack) =
+                crate::stack::measure(|| verify_signature(Suite::EcdsaP256, key, v.msg, v.sig));
+            peak = peak.max(stack);
+            let ok = match v.expect {
+                Expect::Accept => result.is_ok(),
+                Expect::Reject => result.is_err(),
+                Expect::HighS => result == Err(CryptoError::HighS),
+            };
+            if result.is_ok() {
+                accepted += 1;
+            }
+            if ok {
+                passed += 1;
+            } else {
+                failed += 1;
+                hprintln!(
+                    "wycheproof tcId {} (key {}): unexpected verdict",
+                    v.id,
+                    v.key
+                );
+            }
+        }
+        hprintln!(
+            "wycheproof ecdsa-p256: {} vectors, {} accepted; {} passed, {} failed; peak stack={}",
+            vectors::VECTORS.len(),
+            accepted,
+            passed,
+            failed,
+            peak
+        );
+        failed == 0 && passed as usize == vectors::VECTORS.len()
+    }
+}
+
+#[cfg(all(feature = "verifier", not(feature = "wycheproof")))]
 mod app {
     use super::*;
     use otaseal_verify::{
@@ -217,6 +290,26 @@ mod app {
             tsa_roots: &profile::TSA_ROOTS,
         };
         let mut v = PackageVerifier::new(buf, policy, trust);
+        feed(&mut v, chunk, tamper_at)?;
+        security_version(v)
+    }
+
+    /// The verdict, in a frame of its own: `Verified` carries the envelope
+    /// verdict (about 0.9 KB of signature reports), which then is not on the
+    /// stack while `update` verifies the envelope.
+    #[inline(never)]
+    fn security_version(v: PackageVerifier<'_, '_>) -> Result<u64, VerifyError> {
+        v.finish().map(|verified| verified.security_version)
+    }
+
+    /// Streams the package from flash through `chunk` into `v`, flipping the
+    /// byte at `tamper_at` on its way.
+    #[inline(never)]
+    fn feed(
+        v: &mut PackageVerifier<'_, '_>,
+        chunk: &mut [u8; CHUNK],
+        tamper_at: Option<usize>,
+    ) -> Result<(), VerifyError> {
         let mut offset = 0usize;
         for piece in profile::PACKAGE.chunks(CHUNK) {
             let Some(ram) = chunk.get_mut(..piece.len()) else {
@@ -231,6 +324,6 @@ mod app {
             v.update(ram)?;
             offset = offset.saturating_add(piece.len());
         }
-        v.finish().map(|verified| verified.security_version)
+        Ok(())
     }
 }
