@@ -333,7 +333,7 @@ mod wycheproof {
     const FILE: &str = "ecdsa_secp256r1_sha256_p1363_test.json";
 
     fn hex(s: &str) -> Result<Vec<u8>, BoxError> {
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(format!("odd hex {s:?}").into());
         }
         (0..s.len())
