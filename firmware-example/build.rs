@@ -94,6 +94,11 @@ fn main() -> Result<(), BoxError> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=OTASEAL_FW_PACKAGES");
 
+    #[cfg(feature = "wycheproof")]
+    if true {
+        return wycheproof::generate(&manifest_dir, &out);
+    }
+
     let selected: Vec<&(&str, Trust)> = PROFILES
         .iter()
         .filter(|(name, _)| {
@@ -301,4 +306,135 @@ fn member_size(pkg: &[u8], at: usize) -> Result<usize, BoxError> {
         .ok_or("package shorter than its ustar headers")?;
     let text = std::str::from_utf8(field)?.trim_matches(|c: char| c == '\0' || c == ' ');
     Ok(usize::from_str_radix(text, 8)?)
+}
+
+/// The `wycheproof` image: Wycheproof's ECDSA P-256 / SHA-256 (IEEE P1363
+/// encoding, COSE's) vectors as `wycheproof.rs`, each with the verdict
+/// otaseal must give. otaseal adds two rules to plain ECDSA: S above n/2 is
+/// refused (`HighS`), and so a valid high-S vector also gets a twin with
+/// S = n - S that must verify; every valid vector is also run with the key
+/// in compressed SEC1 form (a second SPKI per group).
+#[cfg(feature = "wycheproof")]
+mod wycheproof {
+    use super::*;
+
+    /// Order n of P-256, big-endian.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    /// SPKI prefix of a compressed P-256 key (id-ecPublicKey, prime256v1,
+    /// BIT STRING of 33 bytes + unused-bits octet).
+    const COMPRESSED_SPKI_PREFIX: [u8; 26] = [
+        0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00,
+    ];
+    const FILE: &str = "ecdsa_secp256r1_sha256_p1363_test.json";
+
+    fn hex(s: &str) -> Result<Vec<u8>, BoxError> {
+        if !s.len().is_multiple_of(2) {
+            return Err(format!("odd hex {s:?}").into());
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?))
+            .collect()
+    }
+
+    /// n - s for 0 < s < n (big-endian, 32 bytes).
+    fn neg(s: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let mut d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+            borrow = i16::from(d < 0);
+            if d < 0 {
+                d += 256;
+            }
+            out[i] = d as u8;
+        }
+        out
+    }
+
+    fn high_s(s: &[u8]) -> bool {
+        // s > floor(n/2)  <=>  2s > n  <=>  s > n - s
+        s > neg(s).as_slice()
+    }
+
+    pub fn generate(manifest_dir: &Path, out: &Path) -> Result<(), BoxError> {
+        let path = manifest_dir
+            .join("../firmware-fixtures/wycheproof")
+            .join(FILE);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path)?)?;
+        let str_of = |v: &serde_json::Value, k: &str| -> Result<String, BoxError> {
+            Ok(v[k]
+                .as_str()
+                .ok_or(format!("{FILE}: no string {k}"))?
+                .to_owned())
+        };
+        let mut keys = Vec::new();
+        let mut vectors = String::new();
+        let mut count = 0usize;
+        let groups = json["testGroups"].as_array().ok_or("no testGroups")?;
+        for group in groups {
+            let spki = hex(&str_of(group, "publicKeyDer")?)?;
+            let uncompressed = hex(&str_of(&group["publicKey"], "uncompressed")?)?;
+            if uncompressed.len() != 65 || uncompressed[0] != 4 {
+                return Err(format!("{FILE}: unexpected key {uncompressed:02x?}").into());
+            }
+            let mut compressed = COMPRESSED_SPKI_PREFIX.to_vec();
+            compressed.push(2 | (uncompressed[64] & 1));
+            compressed.extend_from_slice(&uncompressed[1..33]);
+            let key = keys.len();
+            keys.push(spki);
+            keys.push(compressed);
+            for t in group["tests"].as_array().ok_or("no tests")? {
+                let id = t["tcId"].as_u64().ok_or("no tcId")?;
+                let msg = hex(&str_of(t, "msg")?)?;
+                let sig = hex(&str_of(t, "sig")?)?;
+                let mut push = |key: usize, sig: &[u8], expect: &str| -> Result<(), BoxError> {
+                    count += 1;
+                    writeln!(
+                        vectors,
+                        "    Vector {{ id: {id}, key: {key}, msg: &{msg:?}, sig: &{sig:?}, expect: Expect::{expect} }},"
+                    )?;
+                    Ok(())
+                };
+                match str_of(t, "result")?.as_str() {
+                    "valid" => {
+                        let (r, s) = sig.split_at(32);
+                        for k in [key, key + 1] {
+                            if high_s(s) {
+                                push(k, &sig, "HighS")?;
+                                push(k, &[r, neg(s).as_slice()].concat(), "Accept")?;
+                            } else {
+                                push(k, &sig, "Accept")?;
+                            }
+                        }
+                    }
+                    "invalid" => push(key, &sig, "Reject")?,
+                    other => return Err(format!("{FILE}: tcId {id}: result {other}").into()),
+                }
+            }
+        }
+        let mut rs = String::new();
+        writeln!(rs, "// Generated by build.rs from {FILE}.")?;
+        writeln!(
+            rs,
+            "/// SPKIs: even index uncompressed (Wycheproof's), odd compressed."
+        )?;
+        writeln!(rs, "pub static KEYS: [&[u8]; {}] = [", keys.len())?;
+        for k in &keys {
+            writeln!(rs, "    &{k:?},")?;
+        }
+        writeln!(rs, "];")?;
+        writeln!(rs, "/// Every vector with its expected verdict ({count}).")?;
+        writeln!(rs, "pub static VECTORS: [Vector; {count}] = [")?;
+        rs.push_str(&vectors);
+        writeln!(rs, "];")?;
+        fs::write(out.join("wycheproof.rs"), rs)?;
+        Ok(())
+    }
 }

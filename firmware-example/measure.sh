@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the firmware example for every profile, runs each image in QEMU
 # mps2-an386, asserts both verdicts and prints one table of sizes, stack and
-# buffer use. Also builds every profile for thumbv6m-none-eabi (Cortex-M0+)
+# buffer use. Verifier flash is each profile's .text+.rodata minus the
+# baseline image's: the same harness with the verifier call stubbed.
+# Runs Wycheproof's ECDSA P-256 vectors on the target (feature
+# `wycheproof`: the P-256 backend of thumbv7em, p256-cm4) and asserts every
+# verdict. Also builds every profile for thumbv6m-none-eabi (Cortex-M0+)
 # and reports which compile.
 #
 # usage: bash firmware-example/measure.sh [--packages-only] [--no-thumbv6m]
@@ -138,7 +142,7 @@ done
 envelope_size() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read(512); print(int(d[124:136].strip(b"\0 "), 8))' "$1"; }
 
 # ---------------------------------------------------------------------------
-# 2. Images: the baseline (no profile feature) and one per profile.
+# 2. Images: the empty one, the baseline (harness, verifier stubbed), one per profile.
 # ---------------------------------------------------------------------------
 build() { # target features... -> builds into $fw_target
     local target=$1
@@ -149,7 +153,14 @@ build() { # target features... -> builds into $fw_target
 elf_of() { echo "$fw_target/$1/release/otaseal-firmware-example"; }
 
 echo "== building images (thumbv7em-none-eabihf)" >&2
+# The empty image (runtime only), reported for reference.
 build thumbv7em-none-eabihf
+cp "$(elf_of thumbv7em-none-eabihf)" "$out_dir/empty.elf"
+# The baseline subtracted from every profile: the same harness (feed loop,
+# stack painting, verdict printing) with the verifier call stubbed by a no-op
+# giving the expected verdicts (feature `baseline`, src/main.rs), so
+# "verifier flash" is exactly what linking the verifier adds.
+build thumbv7em-none-eabihf --features minimal,baseline
 cp "$(elf_of thumbv7em-none-eabihf)" "$out_dir/baseline.elf"
 for p in "${profiles[@]}"; do
     build thumbv7em-none-eabihf --features "$p"
@@ -168,7 +179,14 @@ run_image() { # profile -> log in $out_dir/PROFILE.log, returns QEMU's status
         >"$out_dir/$1.log" 2>&1
 }
 
+run_image empty || die "the empty image failed: $(cat "$out_dir/empty.log")"
 run_image baseline || die "the baseline image failed: $(cat "$out_dir/baseline.log")"
+if ! grep -qx 'verdict genuine: ACCEPTED security_version=12' "$out_dir/baseline.log" ||
+    ! grep -qx 'verdict tampered: REJECTED payload-digest-mismatch' "$out_dir/baseline.log"; then
+    die "the baseline image printed the wrong verdicts: $(cat "$out_dir/baseline.log")"
+fi
+empty_text=$(section "$out_dir/empty.elf" .text)
+empty_rodata=$(section "$out_dir/empty.elf" .rodata)
 base_text=$(section "$out_dir/baseline.elf" .text)
 base_rodata=$(section "$out_dir/baseline.elf" .rodata)
 
@@ -209,6 +227,27 @@ for p in "${profiles[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
+# 3b. Wycheproof ECDSA P-256 vectors through the target's P-256 backend.
+# ---------------------------------------------------------------------------
+# 262 cases of ecdsa_secp256r1_sha256_p1363_test.json run as 575: each valid
+# one also with the key compressed, each high-S one also as its low-S twin
+# (build.rs). The image exits 0 only if every verdict is the expected one.
+wycheproof_runs=575
+wycheproof_accepted=346
+echo "== building and running the Wycheproof image (thumbv7em-none-eabihf)" >&2
+build thumbv7em-none-eabihf --features wycheproof
+cp "$(elf_of thumbv7em-none-eabihf)" "$out_dir/wycheproof.elf"
+status=0
+run_image wycheproof || status=$?
+wycheproof=$(sed -n 's/^wycheproof ecdsa-p256: //p' "$out_dir/wycheproof.log")
+if [[ $status -ne 0 || $wycheproof != "$wycheproof_runs vectors, $wycheproof_accepted accepted; $wycheproof_runs passed, 0 failed;"* ]]; then
+    echo "measure.sh: Wycheproof ECDSA P-256 on the target failed (exit $status):" >&2
+    sed 's/^/    /' "$out_dir/wycheproof.log" >&2
+    wycheproof="FAIL: ${wycheproof:-no result}"
+    failed=1
+fi
+
+# ---------------------------------------------------------------------------
 # 4. Cortex-M0+ builds (no run: mps2-an386 is an M4).
 # ---------------------------------------------------------------------------
 declare -A m0
@@ -233,7 +272,8 @@ fi
 # ---------------------------------------------------------------------------
 echo
 echo "thumbv7em-none-eabihf, opt-level z, LTO, codegen-units 1, panic abort, sha2 compact; QEMU mps2-an386."
-echo "Baseline (same runtime, no verifier): .text $base_text, .rodata $base_rodata bytes."
+echo "Baseline (the same harness, verifier call stubbed): .text $base_text, .rodata $base_rodata bytes;"
+echo "empty image (runtime only, for reference): .text $empty_text, .rodata $empty_rodata bytes."
 echo "Bytes. verifier flash = .text + .rodata - baseline; anchors = trust material in flash;"
 echo "static RAM = .data + .bss (includes the verifier buffer and a 4 KiB chunk buffer);"
 echo "peak stack by painting (max of the genuine and tampered runs); payload 32 KiB."
@@ -241,6 +281,8 @@ echo
 echo "| profile | .text | .rodata | verifier flash | anchors | static RAM | peak stack | buffer used / size | envelope | verifier struct | verdicts |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "Wycheproof ECDSA P-256 (SHA-256, P1363) on the target, otaseal-verify's thumbv7em backend: $wycheproof"
 if ((thumbv6m)); then
     echo
     echo "thumbv6m-none-eabi (Cortex-M0+), build only:"

@@ -4,9 +4,11 @@
 //! much of the verifier's buffer was used, over semihosting.
 //!
 //! The exit status is 0 only if the genuine package was accepted and the
-//! tampered one rejected with `payload-digest-mismatch`. Built without a
-//! profile feature the image is the baseline: the same runtime and output
-//! path, no verifier, so `measure.sh` can subtract it.
+//! tampered one rejected with `payload-digest-mismatch`. Built with a
+//! profile and the `baseline` feature, the image is the same harness with
+//! the verifier call stubbed out (fixed verdicts), which `measure.sh`
+//! subtracts to get the verifier's flash. Built without any feature it is
+//! the empty image (same runtime, nothing else), reported for reference.
 //!
 //! The package is fed in 4 KiB chunks through a RAM chunk buffer, as a device
 //! reading from external flash or a network stream would; the tampered run
@@ -42,8 +44,9 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-/// The baseline: what every image has besides the verifier (semihosting
-/// output of a string and a `u64`, stack painting, exit).
+/// The empty image: the runtime (semihosting output of a string and a `u64`,
+/// stack painting, exit), nothing of the harness. Reported for reference;
+/// the subtracted baseline is a profile built with `baseline`.
 #[cfg(not(feature = "verifier"))]
 mod app {
     use super::*;
@@ -55,15 +58,89 @@ mod app {
     }
 }
 
-#[cfg(feature = "verifier")]
+/// The `wycheproof` image: every Wycheproof ECDSA P-256 vector through
+/// `otaseal_verify::crypto::verify_signature`, i.e. the P-256 backend this
+/// target compiles (p256-cm4 on thumbv7em) behind otaseal's own checks.
+/// Exits 0 only if every verdict is the expected one (build.rs says which).
+#[cfg(feature = "wycheproof")]
 mod app {
     use super::*;
-    use otaseal_verify::{
-        PackageVerifier, Policy, Requirement, Suite, SuiteSet, TrustStore, VerifyError, buffer_size,
-    };
+    use otaseal_verify::Suite;
+    use otaseal_verify::crypto::{CryptoError, verify_signature};
+
+    /// The verdict otaseal must give.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Expect {
+        /// Verifies.
+        Accept,
+        /// Any rejection (Wycheproof "invalid").
+        Reject,
+        /// A valid ECDSA signature with S above n/2: `HighS`.
+        HighS,
+    }
+
+    /// One case of the vector file.
+    pub struct Vector {
+        pub id: u32,
+        pub key: usize,
+        pub msg: &'static [u8],
+        pub sig: &'static [u8],
+        pub expect: Expect,
+    }
+
+    mod vectors {
+        use super::{Expect, Vector};
+        include!(concat!(env!("OUT_DIR"), "/wycheproof.rs"));
+    }
+
+    pub fn run() -> bool {
+        let (mut passed, mut failed, mut accepted, mut peak) = (0u32, 0u32, 0u32, 0usize);
+        for v in vectors::VECTORS.iter() {
+            let key = vectors::KEYS.get(v.key).copied().unwrap_or(&[]);
+            let (result, stack) =
+                crate::stack::measure(|| verify_signature(Suite::EcdsaP256, key, v.msg, v.sig));
+            peak = peak.max(stack);
+            let ok = match v.expect {
+                Expect::Accept => result.is_ok(),
+                Expect::Reject => result.is_err(),
+                Expect::HighS => result == Err(CryptoError::HighS),
+            };
+            if result.is_ok() {
+                accepted += 1;
+            }
+            if ok {
+                passed += 1;
+            } else {
+                failed += 1;
+                hprintln!(
+                    "wycheproof tcId {} (key {}): unexpected verdict",
+                    v.id,
+                    v.key
+                );
+            }
+        }
+        hprintln!(
+            "wycheproof ecdsa-p256: {} vectors, {} accepted; {} passed, {} failed; peak stack={}",
+            vectors::VECTORS.len(),
+            accepted,
+            passed,
+            failed,
+            peak
+        );
+        failed == 0 && passed as usize == vectors::VECTORS.len()
+    }
+}
+
+#[cfg(all(feature = "verifier", not(feature = "wycheproof")))]
+mod app {
+    use super::*;
+    use otaseal_verify::{PackageVerifier, Suite, SuiteSet, buffer_size};
+    #[cfg(not(feature = "baseline"))]
+    use otaseal_verify::{Policy, Requirement, TrustStore, VerifyError};
 
     /// Build-time data: `PROFILE`, `PACKAGE`, `TAMPER_AT`, `KEYS`, `ROOTS`,
     /// `TSA_ROOTS` (see build.rs).
+    #[cfg_attr(feature = "baseline", allow(dead_code))] // trust unused by the stub
     mod profile {
         include!(concat!(env!("OUT_DIR"), "/profile.rs"));
     }
@@ -75,6 +152,7 @@ mod app {
     /// buffer is `buffer_size` of it). Envelopes of the measured packages:
     /// see `measure.sh`'s output.
     #[cfg(feature = "minimal")]
+    #[cfg_attr(feature = "baseline", allow(dead_code))] // policy unused by the stub
     mod require {
         use super::*;
         pub const SUITES: SuiteSet = SuiteSet::EMPTY.with(Suite::EcdsaP256);
@@ -163,16 +241,50 @@ mod app {
     /// One verification, with its stack peak and buffer use measured.
     fn check(buf: &mut [u8], chunk: &mut [u8; CHUNK], tamper_at: Option<usize>) -> Run {
         buf.fill(BUF_PAINT);
-        let (result, stack) = crate::stack::measure(|| verify(buf, chunk, tamper_at));
+        let (result, stack) = crate::stack::measure(|| verdict(buf, chunk, tamper_at));
         let buffer_used = buf
             .iter()
             .rposition(|&b| b != BUF_PAINT)
             .map_or(0, |last| last.saturating_add(1));
         Run {
-            result: result.map_err(|e| e.code()),
+            result,
             stack,
             buffer_used,
         }
+    }
+
+    /// The verdict of one run: the security version, or the error's code.
+    #[cfg(not(feature = "baseline"))]
+    fn verdict(
+        buf: &mut [u8],
+        chunk: &mut [u8; CHUNK],
+        tamper_at: Option<usize>,
+    ) -> Result<u64, &'static str> {
+        verify(buf, chunk, tamper_at).map_err(|e| e.code())
+    }
+
+    /// The `baseline` image: the same harness (feed loop, painting,
+    /// printing) with the verifier left out. The package still streams
+    /// through the chunk buffer into a sink the optimizer cannot see
+    /// through, and the verdicts are the ones the verifier must give, so
+    /// `measure.sh` subtracts exactly what linking the verifier adds.
+    #[cfg(feature = "baseline")]
+    #[inline(never)]
+    fn verdict(
+        buf: &mut [u8],
+        chunk: &mut [u8; CHUNK],
+        tamper_at: Option<usize>,
+    ) -> Result<u64, &'static str> {
+        core::hint::black_box(&mut *buf);
+        feed(chunk, tamper_at, |ram| {
+            core::hint::black_box(ram);
+            Ok::<(), ()>(())
+        })
+        .map_err(|()| "baseline")?;
+        core::hint::black_box(match tamper_at {
+            None => Ok(12),
+            Some(_) => Err("payload-digest-mismatch"),
+        })
     }
 
     fn report(name: &str, run: &Run) -> bool {
@@ -197,6 +309,7 @@ mod app {
 
     /// Streams the package from flash through `chunk`, flipping the byte at
     /// `tamper_at` on its way, and returns the verified security version.
+    #[cfg(not(feature = "baseline"))]
     #[inline(never)]
     fn verify(
         buf: &mut [u8],
@@ -217,6 +330,27 @@ mod app {
             tsa_roots: &profile::TSA_ROOTS,
         };
         let mut v = PackageVerifier::new(buf, policy, trust);
+        feed(chunk, tamper_at, |ram| v.update(ram))?;
+        security_version(v)
+    }
+
+    /// The verdict, in a frame of its own: `Verified` carries the envelope
+    /// verdict (about 0.9 KB of signature reports), which then is not on the
+    /// stack while `update` verifies the envelope.
+    #[cfg(not(feature = "baseline"))]
+    #[inline(never)]
+    fn security_version(v: PackageVerifier<'_, '_>) -> Result<u64, VerifyError> {
+        v.finish().map(|verified| verified.security_version)
+    }
+
+    /// Streams the package from flash through `chunk` into `sink` (the
+    /// verifier's `update`), flipping the byte at `tamper_at` on its way.
+    #[inline(never)]
+    fn feed<E>(
+        chunk: &mut [u8; CHUNK],
+        tamper_at: Option<usize>,
+        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut offset = 0usize;
         for piece in profile::PACKAGE.chunks(CHUNK) {
             let Some(ram) = chunk.get_mut(..piece.len()) else {
@@ -228,9 +362,9 @@ mod app {
             {
                 *byte ^= 0x01;
             }
-            v.update(ram)?;
+            sink(ram)?;
             offset = offset.saturating_add(piece.len());
         }
-        v.finish().map(|verified| verified.security_version)
+        Ok(())
     }
 }

@@ -280,16 +280,23 @@ impl<'a> Manifest<'a> {
         canonical::check(bytes).map_err(ManifestError::NonCanonical)?;
         let mut d = Decoder::new(bytes);
         let entries = definite(d.map()?)?;
+        // Decoded in place: the fixed-capacity lists (1.3 KB of payloads)
+        // are written once into `m`, not into an `Option` and then moved,
+        // which kept two copies on the stack of a small device. Which
+        // fields were present is tracked beside it.
+        let mut m = Manifest {
+            product: "",
+            hw_compat: Vec::new(),
+            version: "",
+            security_version: 0,
+            created: 0,
+            expires: None,
+            signers: Vec::new(),
+            chunk_log2: 0,
+            payloads: Vec::new(),
+        };
         let mut version = None;
-        let mut product = None;
-        let mut hw_compat = None;
-        let mut human = None;
-        let mut security_version = None;
-        let mut created = None;
-        let mut expires = None;
-        let mut signers = None;
-        let mut chunk_log2 = None;
-        let mut payloads = None;
+        let mut seen = 0u16;
         for _ in 0..entries {
             let key = d.i64()?;
             let Ok(key) = u64::try_from(key) else {
@@ -298,36 +305,40 @@ impl<'a> Manifest<'a> {
             };
             match key {
                 K_VERSION => version = Some(d.u64()?),
-                K_PRODUCT => product = Some(d.str()?),
-                K_HW_COMPAT => hw_compat = Some(decode_hw_ids(&mut d)?),
-                K_HUMAN_VERSION => human = Some(d.str()?),
-                K_SECURITY_VERSION => security_version = Some(d.u64()?),
-                K_CREATED => created = Some(d.u64()?),
-                K_EXPIRES => expires = Some(d.u64()?),
-                K_SIGNERS => signers = Some(decode_signers(&mut d)?),
-                K_CHUNK_LOG2 => chunk_log2 = Some(d.u8()?),
-                K_PAYLOADS => payloads = Some(decode_payloads(&mut d)?),
+                K_PRODUCT => m.product = d.str()?,
+                K_HW_COMPAT => decode_hw_ids(&mut d, &mut m.hw_compat)?,
+                K_HUMAN_VERSION => m.version = d.str()?,
+                K_SECURITY_VERSION => m.security_version = d.u64()?,
+                K_CREATED => m.created = d.u64()?,
+                K_EXPIRES => m.expires = Some(d.u64()?),
+                K_SIGNERS => decode_signers(&mut d, &mut m.signers)?,
+                K_CHUNK_LOG2 => m.chunk_log2 = d.u8()?,
+                K_PAYLOADS => decode_payloads(&mut d, &mut m.payloads)?,
                 other => return Err(ManifestError::UnknownCriticalField(other)),
             }
+            seen |= key_bit(key);
         }
         let version = version.ok_or(ManifestError::Malformed("missing format version"))?;
         if version != FORMAT_VERSION {
             return Err(ManifestError::UnsupportedVersion(version));
         }
-        let manifest = Manifest {
-            product: product.ok_or(ManifestError::Malformed("missing product id"))?,
-            hw_compat: hw_compat.ok_or(ManifestError::Malformed("missing hardware ids"))?,
-            version: human.ok_or(ManifestError::Malformed("missing version"))?,
-            security_version: security_version
-                .ok_or(ManifestError::Malformed("missing security version"))?,
-            created: created.ok_or(ManifestError::Malformed("missing creation time"))?,
-            expires,
-            signers: signers.ok_or(ManifestError::Malformed("missing signers"))?,
-            chunk_log2: chunk_log2.ok_or(ManifestError::Malformed("missing chunk size"))?,
-            payloads: payloads.ok_or(ManifestError::Malformed("missing payloads"))?,
-        };
-        manifest.validate()?;
-        Ok(manifest)
+        // Required fields, reported in the order of the struct.
+        for (key, missing) in [
+            (K_PRODUCT, "missing product id"),
+            (K_HW_COMPAT, "missing hardware ids"),
+            (K_HUMAN_VERSION, "missing version"),
+            (K_SECURITY_VERSION, "missing security version"),
+            (K_CREATED, "missing creation time"),
+            (K_SIGNERS, "missing signers"),
+            (K_CHUNK_LOG2, "missing chunk size"),
+            (K_PAYLOADS, "missing payloads"),
+        ] {
+            if seen & key_bit(key) == 0 {
+                return Err(ManifestError::Malformed(missing));
+            }
+        }
+        m.validate()?;
+        Ok(m)
     }
 
     /// Checks every rule that does not depend on the encoding; the signer calls
@@ -483,21 +494,35 @@ fn definite(len: Option<u64>) -> Result<u64, ManifestError> {
     len.ok_or(ManifestError::Malformed("indefinite length"))
 }
 
-fn decode_hw_ids<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_HW_IDS>, ManifestError> {
+/// A known manifest key (`K_*`, all below 16) as a bit of a presence mask.
+fn key_bit(key: u64) -> u16 {
+    u32::try_from(key)
+        .ok()
+        .and_then(|k| 1u16.checked_shl(k))
+        .unwrap_or(0)
+}
+
+/// Decodes into `out` (cleared first, as a repeated key replaces).
+fn decode_hw_ids<'a>(
+    d: &mut Decoder<'a>,
+    out: &mut Vec<&'a str, MAX_HW_IDS>,
+) -> Result<(), ManifestError> {
     let n = definite(d.array()?)?;
-    let mut out = Vec::new();
+    out.clear();
     for _ in 0..n {
         out.push(d.str()?)
             .map_err(|_| ManifestError::Limit("more than 16 hardware ids"))?;
     }
-    Ok(out)
+    Ok(())
 }
 
+/// Decodes into `out` (cleared first, as a repeated key replaces).
 fn decode_signers<'a>(
     d: &mut Decoder<'a>,
-) -> Result<Vec<SignerDecl<'a>, MAX_SIGNERS>, ManifestError> {
+    out: &mut Vec<SignerDecl<'a>, MAX_SIGNERS>,
+) -> Result<(), ManifestError> {
     let n = definite(d.array()?)?;
-    let mut out = Vec::new();
+    out.clear();
     for _ in 0..n {
         if definite(d.array()?)? != 2 {
             return Err(ManifestError::Malformed("signer entry is not [alg, kid]"));
@@ -507,20 +532,22 @@ fn decode_signers<'a>(
         out.push(SignerDecl { alg, kid })
             .map_err(|_| ManifestError::Limit("more than 8 signers"))?;
     }
-    Ok(out)
+    Ok(())
 }
 
+/// Decodes into `out` (cleared first, as a repeated key replaces).
 fn decode_payloads<'a>(
     d: &mut Decoder<'a>,
-) -> Result<Vec<Payload<'a>, MAX_PAYLOADS>, ManifestError> {
+    out: &mut Vec<Payload<'a>, MAX_PAYLOADS>,
+) -> Result<(), ManifestError> {
     let n = definite(d.array()?)?;
-    let mut out = Vec::new();
+    out.clear();
     for _ in 0..n {
         let p = decode_payload(d)?;
         out.push(p)
             .map_err(|_| ManifestError::Limit("more than 16 payloads"))?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn decode_payload<'a>(d: &mut Decoder<'a>) -> Result<Payload<'a>, ManifestError> {

@@ -460,6 +460,43 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
     #[inline(never)]
     fn start_payload(&mut self, index: usize) -> Result<(), VerifyError> {
         self.header_fill = 0;
+        let (families, expected, size, magic) = self.payload_entry(index)?;
+        self.current = Some(CurrentPayload {
+            hasher: PayloadHasher::new(families, size, self.chunk_log2),
+            magic,
+            pos: 0,
+            expected,
+            size,
+        });
+        self.phase = Phase::PayloadData(index);
+        if size == 0 {
+            self.end_payload(index)?;
+        }
+        Ok(())
+    }
+
+    /// Checks member `index`'s header against its manifest entry and returns
+    /// what its payload phase needs: the digest families to compute, their
+    /// expected roots, the size and the kind's magic. A frame of its own
+    /// (`inline(never)`), so the re-decoded manifest (about 1.6 KB with its
+    /// fixed capacities) is off the stack before the payload state is built.
+    #[allow(clippy::type_complexity)]
+    #[inline(never)]
+    fn payload_entry(
+        &self,
+        index: usize,
+    ) -> Result<
+        (
+            DigestSet,
+            heapless::Vec<
+                (otaseal_manifest::DigestAlg, DigestValue),
+                { crate::digest::COMPILED_FAMILY_COUNT },
+            >,
+            u64,
+            Option<(u64, &'static [u8])>,
+        ),
+        VerifyError,
+    > {
         let mismatch = VerifyError::HeaderMismatch {
             member: index.saturating_add(1),
         };
@@ -468,7 +505,13 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
             .buf
             .get(start..end)
             .ok_or(VerifyError::BufferTooSmall)?;
-        let manifest = Manifest::decode(bytes)?;
+        // Borrowed in place: `?` would move the 1.6 KB manifest out of the
+        // `Result` into a second stack slot.
+        let decoded = Manifest::decode(bytes);
+        let manifest = match &decoded {
+            Ok(manifest) => manifest,
+            Err(e) => return Err(VerifyError::from(*e)),
+        };
         let payload = manifest.payloads.get(index).ok_or(mismatch)?;
         if !header_is(&self.header, payload.name, payload.size, self.mtime) {
             return Err(mismatch);
@@ -490,21 +533,12 @@ impl<'b, 'p, D: ChunkDigester> PackageVerifier<'b, 'p, D> {
                 alg: otaseal_manifest::DigestAlg::Sha256,
             });
         }
-        let size = payload.size;
-        let magic = kind_magic(payload.kind);
-        drop(manifest);
-        self.current = Some(CurrentPayload {
-            hasher: PayloadHasher::new(families, size, self.chunk_log2),
-            magic,
-            pos: 0,
-            expected: expected_roots,
-            size,
-        });
-        self.phase = Phase::PayloadData(index);
-        if size == 0 {
-            self.end_payload(index)?;
-        }
-        Ok(())
+        Ok((
+            families,
+            expected_roots,
+            payload.size,
+            kind_magic(payload.kind),
+        ))
     }
 
     fn payload_data(
