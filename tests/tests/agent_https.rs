@@ -741,14 +741,19 @@ fn otaseal_verify_https_url() {
     for (f, exit) in [("p256-sm2.ota", 0), ("tampered-payload.ota", 1)] {
         let by_url = verify(&https(f), &["--ca", ca]);
         let by_file = verify(golden(f).to_str().unwrap(), &[]);
-        assert_eq!((by_url.code, by_file.code), (exit, exit), "{}", by_url.stderr);
+        assert_eq!(
+            (by_url.code, by_file.code),
+            (exit, exit),
+            "{}",
+            by_url.stderr
+        );
         let (mut u, mut l) = (by_url.json(), by_file.json());
         assert_eq!(u["package"], https(f));
         u["package"] = Value::Null;
         l["package"] = Value::Null;
         assert_eq!(u, l, "the URL's report differs from the file's");
         if exit == 1 {
-            assert_eq!(u["code"], "digest-mismatch", "{u}");
+            assert_eq!(u["code"], "payload-digest-mismatch", "{u}");
         }
     }
     // Nothing was stored.
