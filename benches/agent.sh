@@ -12,11 +12,8 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-1024}
 TGT=${CARGO_TARGET_DIR:-target}
 cargo build -q --release -p otaseal-cli -p otaseal-agent
-# The device build: opt-level "s", LTO, one codegen unit, panic=abort, stripped.
-cargo build -q --profile device -p otaseal-agent
 OTASEAL=$TGT/release/otaseal
 AGENT=$TGT/release/otaseal-agent
-AGENT_DEV=$TGT/device/otaseal-agent
 W=$(mktemp -d)
 trap 'kill "$(cat "$W/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$W"' EXIT
 PKI=$PWD/firmware-fixtures/pki
@@ -71,18 +68,15 @@ measure() { # label, command...
 }
 sync
 read -r a_s a_kb < <(measure "otaseal-agent install (fetch+verify+write slot)" "$AGENT" --config "$W/agent.toml" install --slot A "$URL")
-read -r d_s d_kb < <(measure "otaseal-agent install, device profile" "$AGENT_DEV" --config "$W/agent.toml" install --slot A "$URL")
 read -r c_s c_kb < <(measure "curl -o" curl -s --cacert "$W/ca.pem" -o "$W/dl.ota" "$URL")
 read -r v_s v_kb < <(measure "otaseal verify" "$OTASEAL" verify "$W/dl.ota" --trust "$PKI/roots.pem" --hw-id acme-rev-a)
-python3 - "$a_s" "$a_kb" "$c_s" "$c_kb" "$v_s" "$v_kb" "$d_s" "$d_kb" <<'PY'
+python3 - "$a_s" "$a_kb" "$c_s" "$c_kb" "$v_s" "$v_kb" <<'PY'
 import sys
-a_s,a_kb,c_s,c_kb,v_s,v_kb,d_s,d_kb=map(float,sys.argv[1:])
+a_s,a_kb,c_s,c_kb,v_s,v_kb=map(float,sys.argv[1:])
 ref=c_s+v_s
 print(f"reference curl+verify: {ref:.2f} s, peak RSS {max(c_kb,v_kb)/1024:.0f} MiB")
 print(f"agent (release) / reference time: {a_s/ref:.2f}x; agent peak RSS {a_kb/1024:.0f} MiB "
       f"(verify alone {v_kb/1024:.0f} MiB)")
-print(f"agent (device profile) / reference time: {d_s/ref:.2f}x; peak RSS {d_kb/1024:.0f} MiB")
 PY
 strip -o "$W/agent.stripped" "$AGENT"
 echo "otaseal-agent release binary: $(stat -c %s "$AGENT") bytes, stripped $(stat -c %s "$W/agent.stripped") bytes"
-echo "otaseal-agent device profile (stripped): $(stat -c %s "$AGENT_DEV") bytes"
