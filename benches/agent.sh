@@ -11,14 +11,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-1024}
 TGT=${CARGO_TARGET_DIR:-target}
-cargo build -q --release -p otaseal-cli -p otaseal-agent
-OTASEAL=$TGT/release/otaseal
-AGENT=$TGT/release/otaseal-agent
+# PROFILE=debug measures the debug binaries (dependencies at opt-level 3,
+# workspace crates not optimized): only when a release build is out of reach.
+PROFILE=${PROFILE:-release}
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build -q --release -p otaseal-cli -p otaseal-agent
+  else
+    cargo build -q -p otaseal-cli -p otaseal-agent
+  fi
+fi
+OTASEAL=$TGT/$PROFILE/otaseal
+AGENT=$TGT/$PROFILE/otaseal-agent
 W=$(mktemp -d)
 trap 'kill "$(cat "$W/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$W"' EXIT
 PKI=$PWD/firmware-fixtures/pki
 
-echo "payload: $SIZE_MB MiB raw; workdir $W"
+echo "payload: $SIZE_MB MiB raw; $PROFILE binaries; workdir $W"
 { printf 'ACMEFW'; head -c $((SIZE_MB * 1024 * 1024 - 6)) /dev/zero | openssl enc -aes-128-ctr -nosalt -pass pass:otaseal 2>/dev/null; } > "$W/fw.bin"
 mkdir -p "$W/www" "$W/tmp"
 "$OTASEAL" sign --out "$W/www/fw.ota" --product acme.router-x1 --version 9 --security-version 9 \
@@ -70,13 +79,14 @@ sync
 read -r a_s a_kb < <(measure "otaseal-agent install (fetch+verify+write slot)" "$AGENT" --config "$W/agent.toml" install --slot A "$URL")
 read -r c_s c_kb < <(measure "curl -o" curl -s --cacert "$W/ca.pem" -o "$W/dl.ota" "$URL")
 read -r v_s v_kb < <(measure "otaseal verify" "$OTASEAL" verify "$W/dl.ota" --trust "$PKI/roots.pem" --hw-id acme-rev-a)
-python3 - "$a_s" "$a_kb" "$c_s" "$c_kb" "$v_s" "$v_kb" <<'PY'
+python3 - "$PROFILE" "$a_s" "$a_kb" "$c_s" "$c_kb" "$v_s" "$v_kb" <<'PY'
 import sys
-a_s,a_kb,c_s,c_kb,v_s,v_kb=map(float,sys.argv[1:])
+prof=sys.argv[1]
+a_s,a_kb,c_s,c_kb,v_s,v_kb=map(float,sys.argv[2:])
 ref=c_s+v_s
 print(f"reference curl+verify: {ref:.2f} s, peak RSS {max(c_kb,v_kb)/1024:.0f} MiB")
-print(f"agent / reference time: {a_s/ref:.2f}x; agent peak RSS {a_kb/1024:.0f} MiB "
+print(f"agent ({prof}) / reference time: {a_s/ref:.2f}x; agent peak RSS {a_kb/1024:.0f} MiB "
       f"(verify alone {v_kb/1024:.0f} MiB)")
 PY
 strip -o "$W/agent.stripped" "$AGENT"
-echo "otaseal-agent release binary: $(stat -c %s "$AGENT") bytes, stripped $(stat -c %s "$W/agent.stripped") bytes"
+echo "otaseal-agent $PROFILE binary: $(stat -c %s "$AGENT") bytes, stripped $(stat -c %s "$W/agent.stripped") bytes"

@@ -18,6 +18,7 @@ macro_rules! out {
 mod csc;
 mod csr;
 mod demo;
+mod fetch;
 mod inspect;
 mod keys;
 mod output;

@@ -31,6 +31,7 @@ Examples:
   otaseal verify fw.ota --trust intl-roots.pem --trust sm-roots.pem --require ecdsa-p256+sm2 \\
       --hw-id rev-a --min-security-version 12 --json
   otaseal verify fw.ota --trust-key release.pub.pem --require ml-dsa-65 --at 2028-01-01T00:00:00Z
+  otaseal verify https://updates.example/fw.ota --trust pki/roots.pem --ca lab-ca.pem
 
 Policy: without --require, every declared suite this build supports must be present and
 valid. Each --require SUITE[+SUITE...] is an alternative; one must be wholly valid.
@@ -42,8 +43,16 @@ valid after short-lived certificates expire. --require-timestamp[=SUITES] makes 
 mandatory.
 Exit codes: 0 accepted, 1 rejected, 2 usage or I/O error.")]
 pub struct VerifyArgs {
-    /// Package file, a pipe, or `-` for standard input (read once).
+    /// Package file, a pipe, `-` for standard input (read once), or an
+    /// https:// URL (streamed into the verifier, nothing stored).
     package: PathBuf,
+    /// Extra CA certificates (PEM) an https:// server may chain to, beside
+    /// the system's roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    ca: Vec<PathBuf>,
+    /// Accept a plain http:// URL (signatures still protect the package).
+    #[arg(long)]
+    allow_http: bool,
     /// PEM file of trusted root certificates (repeatable).
     #[arg(long)]
     trust: Vec<PathBuf>,
@@ -247,7 +256,18 @@ fn verify_file(
     trust: TrustStore<'_>,
 ) -> Result<Outcome, CliError> {
     let name = crate::output::esc(&a.package.display().to_string());
-    let (mut input, total): (Box<dyn Read>, u64) = if a.package.as_os_str() == "-" {
+    let url = a.package.to_str().filter(|p| crate::fetch::is_url(p));
+    let (mut input, total): (Box<dyn Read>, u64) = if let Some(url) = url {
+        let d = crate::fetch::open(
+            url,
+            &crate::fetch::FetchOptions {
+                ca: &a.ca,
+                allow_http: a.allow_http,
+                timeout: std::time::Duration::from_secs(30),
+            },
+        )?;
+        (d.body, d.total.unwrap_or(0))
+    } else if a.package.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), 0)
     } else {
         let file = File::open(&a.package).map_err(|e| CliError(format!("{name}: {e}")))?;
