@@ -695,9 +695,15 @@ fn openssl_signed_package(alg: Alg, cose_alg: i64, sign: &[&str]) -> Option<(Vec
     let fw = pseudo_random(70_000, 21);
     let cfg = pseudo_random(777, 22);
     let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("config.dat", &cfg)];
+    // SHA-256 and SM3 always; each suite's own family too (format.md).
     let families = DigestSet::EMPTY
         .with(DigestAlg::Sha256)
-        .with(DigestAlg::Sm3);
+        .with(DigestAlg::Sm3)
+        .with(if alg == Alg::P384 {
+            DigestAlg::Sha384
+        } else {
+            DigestAlg::Sha256
+        });
     // 4 KiB chunks, so the large payload has several.
     let chunk_log2 = 12;
     let roots: Vec<_> = payloads

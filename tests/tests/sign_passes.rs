@@ -42,7 +42,10 @@ fn chain(suite: &str) -> Vec<Vec<u8>> {
 
 fn spec(payloads: &[&Path]) -> PackageSpec {
     let mut spec = PackageSpec::new("acme.passes", "1.0", 3, vec!["rev-a".into()]);
-    spec.payloads = payloads.iter().map(|p| PayloadInput::from_path(p)).collect();
+    spec.payloads = payloads
+        .iter()
+        .map(|p| PayloadInput::from_path(p))
+        .collect();
     spec
 }
 

@@ -924,8 +924,7 @@ pub fn build_package(
             // A token (or a signer's signature) of another length than
             // reserved changed the envelope's size: move the payload region
             // behind it.
-            let (file, moved) =
-                relocate(file, &path, out, payload_start, &envelope, spec.created)?;
+            let (file, moved) = relocate(file, &path, out, payload_start, &envelope, spec.created)?;
             written += moved;
             file
         };
