@@ -229,8 +229,7 @@ fn swap_case(name: &str) -> (PathBuf, PathBuf, Vec<u8>, Vec<u8>) {
         false,
         &mut NoProgress,
     )
-    .err()
-    .expect("the evil archive is refused");
+    .expect_err("the evil archive is refused");
     assert!(
         matches!(err, SignError::Archive(_)),
         "expected an archive error, got {err:?}"
@@ -271,8 +270,7 @@ fn archive_renamed_over_between_passes_is_refused() {
     let err = sign_with_swap(&dir, &path, &NoTimestamps, || {
         fs::rename(&evil_path, &path).unwrap();
     })
-    .err()
-    .expect("a swapped archive is refused");
+    .expect_err("a swapped archive is refused");
     assert_eq!(read_file(&path), evil, "the swap happened");
     assert!(
         matches!(&err, SignError::PayloadChanged(p) if p == &path),
@@ -291,8 +289,7 @@ fn archive_rewritten_in_place_between_passes_is_refused() {
         f.seek(SeekFrom::Start(0)).unwrap();
         f.write_all(&evil).unwrap();
     })
-    .err()
-    .expect("a rewritten archive is refused");
+    .expect_err("a rewritten archive is refused");
     assert!(
         matches!(&err, SignError::PayloadChanged(p) if p == &path),
         "expected PayloadChanged({}), got {err:?}",
@@ -321,8 +318,7 @@ fn archive_rewritten_in_place_between_passes_is_refused_with_tsa() {
         let mut f = fs::OpenOptions::new().write(true).open(&target).unwrap();
         f.write_all(&evil).unwrap();
     })
-    .err()
-    .expect("a rewritten archive is refused");
+    .expect_err("a rewritten archive is refused");
     assert!(
         matches!(&err, SignError::PayloadChanged(p) if p == &path),
         "expected PayloadChanged({}), got {err:?}",
