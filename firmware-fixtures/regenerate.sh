@@ -15,9 +15,12 @@
 # archives written by python3 without zlib). Packages use a fixed --created,
 # so packages signed only by deterministic suites (ECDSA and SM2 with RFC 6979
 # nonces, Ed25519) come out byte-identical too; RSA-PSS and ML-DSA signatures
-# are randomized, so packages carrying them differ on every regeneration, and
-# RFC 3161 tokens carry the TSA's clock and serial, so timestamped ones too.
-# --new-pki changes every key and certificate, and thus every package.
+# are randomized, so packages carrying them (all-suites, p256-mldsa65-hybrid)
+# differ on every regeneration, and RFC 3161 tokens carry the TSA's clock and
+# serial, so timestamped-p256-sm2 too (manifests and payload digests stay the
+# same; README.md lists the byte-identical files, tests/tests/
+# fixtures_regenerate.rs checks it). --new-pki changes every key and
+# certificate, and thus every package.
 #
 # EVERY KEY UNDER firmware-fixtures/ IS A THROWAWAY TEST KEY.
 set -euo pipefail
@@ -39,7 +42,7 @@ for arg in "$@"; do
     case "$arg" in
         --new-pki) NEW_PKI=1 ;;
         -h | --help)
-            sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)

@@ -224,6 +224,11 @@ fn keygen_refuses_to_overwrite() {
     let before_pub = read_file(&dir.join("k.pub.pem"));
     let run = otaseal(["keygen", "--alg", "ed25519", "--out", s(&key)]);
     run.expect_code(2);
+    assert!(
+        run.stderr.contains("k.pem exists"),
+        "refused for another reason: {}",
+        run.stderr
+    );
     assert_eq!(read_file(&key), before, "private key was overwritten");
     assert_eq!(read_file(&dir.join("k.pub.pem")), before_pub);
 
@@ -449,6 +454,12 @@ fn sign_with_certificate_of_another_key() {
     );
     let run = sign(&out, &[crossed], &[&fx().fw], &[]);
     run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("signer 1: the leaf certificate does not hold this signer's public key"),
+        "refused for another reason: {}",
+        run.stderr
+    );
     assert!(!out.exists());
 }
 
@@ -903,7 +914,14 @@ fn inspect_json_on_valid_and_garbage_files() {
         );
     }
     // A missing file is an I/O error.
-    otaseal(["inspect", s(&dir.join("missing.ota"))]).expect_code(2);
+    let run = otaseal(["inspect", s(&dir.join("missing.ota"))]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("missing.ota: No such file or directory"),
+        "{}",
+        run.stderr
+    );
     let _ = &fx().dir;
 }
 
@@ -931,5 +949,7 @@ fn every_subcommand_help_has_an_example() {
         );
     }
     // No subcommand: a usage error.
-    otaseal(Vec::<String>::new()).expect_code(2);
+    let run = otaseal(Vec::<String>::new());
+    run.expect_code(2);
+    assert!(run.stderr.contains("Usage: otaseal"), "{}", run.stderr);
 }

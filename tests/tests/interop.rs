@@ -3,7 +3,8 @@
 //! - Keys and certificate chains made by `openssl genpkey` / `req` / `x509`
 //!   sign packages through `otaseal sign` and verify with `otaseal verify`.
 //! - Signatures cross-checked at the `Sig_structure` level in both directions
-//!   for SM2 (with the GM/T default distinguishing id) and ECDSA P-256.
+//!   for SM2 (with the GM/T default distinguishing id), ECDSA P-256 and
+//!   P-384, Ed25519 and RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32).
 //! - `tar` lists and extracts packages.
 //!
 //! Tests print a note and pass when `openssl` is not installed (CI has it).
@@ -391,14 +392,26 @@ fn openssl_chains_all_algorithms_in_one_package() {
 /// `{tbs}`, `{sig}` substituted), once over the real Sig_structure and once
 /// over one with a flipped bit. `None` without openssl.
 fn openssl_on_otaseal_signature(test: &str, alg: i64, verify: &[&str]) -> Option<(Run, Run)> {
+    openssl_on_otaseal_signature_in(dev_pki(), &["ecdsa-p256", "sm2"], test, alg, verify)
+}
+
+/// [`openssl_on_otaseal_signature`] with the signers `suites` of the PKI in
+/// `pki` (`otaseal pki init` layout). ECDSA and SM2 signatures are given to
+/// OpenSSL DER-encoded (`sig.der`), others as they are.
+fn openssl_on_otaseal_signature_in(
+    pki: &Path,
+    suites: &[&str],
+    test: &str,
+    alg: i64,
+    verify: &[&str],
+) -> Option<(Run, Run)> {
     if !have_openssl() {
         return None;
     }
-    let pki = dev_pki();
     let dir = test_dir(&format!("otaseal-to-openssl-{test}"));
     let fw = write_file(&dir, "fw.bin", &pseudo_random(9000, 11));
     let out = dir.join("pkg.ota");
-    let signers: Vec<String> = ["ecdsa-p256", "sm2"]
+    let signers: Vec<String> = suites
         .iter()
         .map(|x| {
             format!(
@@ -424,8 +437,26 @@ fn openssl_on_otaseal_signature(test: &str, alg: i64, verify: &[&str]) -> Option
     let mut bad = tbs.clone();
     *bad.last_mut().unwrap() ^= 1;
     write_file(&dir, "bad.bin", &bad);
-    assert_eq!(sig.signature.len(), 64, "r || s");
-    write_file(&dir, "sig.der", &raw_sig_to_der(sig.signature));
+    match alg {
+        // r || s: ECDSA P-256, P-384, SM2.
+        -9 | -7 | -65600 => {
+            assert_eq!(sig.signature.len(), 64, "r || s");
+            write_file(&dir, "sig.der", &raw_sig_to_der(sig.signature));
+        }
+        -51 | -35 => {
+            assert_eq!(sig.signature.len(), 96, "r || s");
+            write_file(&dir, "sig.der", &raw_sig_to_der(sig.signature));
+        }
+        -19 | -8 => {
+            assert_eq!(sig.signature.len(), 64, "Ed25519 R || S");
+            write_file(&dir, "sig.der", sig.signature);
+        }
+        -37 => {
+            assert_eq!(sig.signature.len(), 384, "RSA-3072 signature");
+            write_file(&dir, "sig.der", sig.signature);
+        }
+        _ => panic!("no OpenSSL form for COSE alg {alg}"),
+    }
     // The public key, as OpenSSL reads it from the leaf certificate in x5chain.
     write_file(&dir, "leaf.der", sig.x5chain[0]);
     ossl(
@@ -465,6 +496,20 @@ fn openssl_accepts_only_the_real_sig_structure(runs: Option<(Run, Run)>) {
         good.stderr
     );
     assert_ne!(tampered.code, 0, "openssl accepts a changed Sig_structure");
+    expect_openssl_bad_signature(&tampered);
+}
+
+/// OpenSSL ran and refused the signature (not a missing file, an unknown
+/// option or an unreadable key): `dgst` prints "Verification failure",
+/// `pkeyutl` "Signature Verification Failure".
+#[track_caller]
+fn expect_openssl_bad_signature(run: &Run) {
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        text.to_ascii_lowercase().contains("verification failure"),
+        "openssl failed for another reason than a bad signature: {text}"
+    );
 }
 
 #[test]
@@ -518,6 +563,7 @@ fn sm2_signature_needs_the_default_distinguishing_id() {
         return;
     };
     assert_ne!(good.code, 0, "verified without the distinguishing id");
+    expect_openssl_bad_signature(&good);
 }
 
 #[test]
@@ -537,6 +583,106 @@ fn p256_otaseal_signature_verified_by_openssl() {
     ));
 }
 
+#[test]
+fn p384_otaseal_signature_verified_by_openssl() {
+    openssl_accepts_only_the_real_sig_structure(openssl_on_otaseal_signature_in(
+        &fixtures_dir().join("pki"),
+        &["ecdsa-p384"],
+        "p384",
+        -51,
+        &[
+            "dgst",
+            "-sha384",
+            "-verify",
+            "{pub}",
+            "-signature",
+            "{sig}",
+            "{tbs}",
+        ],
+    ));
+}
+
+#[test]
+fn ed25519_otaseal_signature_verified_by_openssl() {
+    openssl_accepts_only_the_real_sig_structure(openssl_on_otaseal_signature_in(
+        &fixtures_dir().join("pki"),
+        &["ed25519"],
+        "ed25519",
+        -19,
+        &[
+            "pkeyutl", "-verify", "-pubin", "-inkey", "{pub}", "-rawin", "-in", "{tbs}",
+            "-sigfile", "{sig}",
+        ],
+    ));
+}
+
+/// format.md: RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt.
+const PSS_OPTS: [&str; 3] = [
+    "rsa_padding_mode:pss",
+    "rsa_pss_saltlen:32",
+    "rsa_mgf1_md:sha256",
+];
+
+#[test]
+fn rsa_pss_otaseal_signature_verified_by_openssl() {
+    openssl_accepts_only_the_real_sig_structure(openssl_on_otaseal_signature_in(
+        &fixtures_dir().join("pki"),
+        &["rsa-pss-3072"],
+        "rsa-pss",
+        -37,
+        &[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "{pub}",
+            "-rawin",
+            "-digest",
+            "sha256",
+            "-in",
+            "{tbs}",
+            "-sigfile",
+            "{sig}",
+            "-pkeyopt",
+            PSS_OPTS[0],
+            "-pkeyopt",
+            PSS_OPTS[1],
+            "-pkeyopt",
+            PSS_OPTS[2],
+        ],
+    ));
+}
+
+#[test]
+fn rsa_pss_otaseal_signature_needs_salt_32() {
+    // The same signature checked as PSS with the salt as long as the
+    // modulus allows: OpenSSL refuses, so the salt length is pinned.
+    let Some((good, _)) = openssl_on_otaseal_signature_in(
+        &fixtures_dir().join("pki"),
+        &["rsa-pss-3072"],
+        "rsa-pss-salt-max",
+        -37,
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "{pub}",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:64",
+            "-sigopt",
+            "rsa_mgf1_md:sha256",
+            "-signature",
+            "{sig}",
+            "{tbs}",
+        ],
+    ) else {
+        return;
+    };
+    expect_openssl_bad_signature(&good);
+}
+
 /// OpenSSL signs the Sig_structure of a package it did not build the
 /// manifest of (the OpenSSL key and chain of `alg`); otaseal verifies it.
 /// Returns the package bytes and the directory.
@@ -549,9 +695,15 @@ fn openssl_signed_package(alg: Alg, cose_alg: i64, sign: &[&str]) -> Option<(Vec
     let fw = pseudo_random(70_000, 21);
     let cfg = pseudo_random(777, 22);
     let payloads: [(&str, &[u8]); 2] = [("fw.bin", &fw), ("config.dat", &cfg)];
+    // SHA-256 and SM3 always; each suite's own family too (format.md).
     let families = DigestSet::EMPTY
         .with(DigestAlg::Sha256)
-        .with(DigestAlg::Sm3);
+        .with(DigestAlg::Sm3)
+        .with(if alg == Alg::P384 {
+            DigestAlg::Sha384
+        } else {
+            DigestAlg::Sha256
+        });
     // 4 KiB chunks, so the large payload has several.
     let chunk_log2 = 12;
     let roots: Vec<_> = payloads
@@ -618,12 +770,24 @@ fn openssl_signed_package(alg: Alg, cose_alg: i64, sign: &[&str]) -> Option<(Vec
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ossl(&dir, &args);
-    let mut signature = der_sig_to_raw(&read_file(&dir.join("sig.der")), 32);
+    let produced = read_file(&dir.join("sig.der"));
     // OpenSSL does not normalise S; the format allows only the low-S form
     // of an ECDSA signature (SM2 has no such rule). n - s is equally valid.
-    if cose_alg == -9 || cose_alg == -7 {
-        to_low_s_p256(&mut signature[32..]);
-    }
+    let signature = match alg {
+        Alg::P256 | Alg::Sm2 => {
+            let mut sig = der_sig_to_raw(&produced, 32);
+            if alg == Alg::P256 {
+                to_low_s(&mut sig[32..], &P256_ORDER);
+            }
+            sig
+        }
+        Alg::P384 => {
+            let mut sig = der_sig_to_raw(&produced, 48);
+            to_low_s(&mut sig[48..], &P384_ORDER);
+            sig
+        }
+        Alg::Ed25519 | Alg::Rsa3072 => produced,
+    };
     let envelope = encode_envelope(
         &manifest,
         &[Sign1Parts {
@@ -642,21 +806,30 @@ const P256_ORDER: [u8; 32] = [
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
-/// Replaces a 32-byte big-endian S above n/2 by n - S (an independent
+/// The order n of P-384, big-endian (`openssl ecparam -name secp384r1
+/// -param_enc explicit -text`).
+const P384_ORDER: [u8; 48] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
+    0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+];
+
+/// Replaces a big-endian S above n/2 by n - S (an independent
 /// implementation of the normalisation, not the signer's).
-fn to_low_s_p256(s: &mut [u8]) {
-    let mut half = [0u8; 32];
+fn to_low_s(s: &mut [u8], order: &[u8]) {
+    assert_eq!(s.len(), order.len());
+    let mut half = vec![0u8; order.len()];
     let mut carry = 0u8;
-    for (h, n) in half.iter_mut().zip(P256_ORDER) {
+    for (h, n) in half.iter_mut().zip(order) {
         *h = (n >> 1) | (carry << 7);
         carry = n & 1;
     }
-    if s <= &mut half[..] {
+    if *s <= *half {
         return;
     }
     let mut borrow = 0i16;
-    for i in (0..32).rev() {
-        let d = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+    for i in (0..s.len()).rev() {
+        let d = i16::from(order[i]) - i16::from(s[i]) - borrow;
         s[i] = d.rem_euclid(256) as u8;
         borrow = i16::from(d < 0);
     }
@@ -689,9 +862,15 @@ fn openssl_signature_verified_by_otaseal(alg: Alg, cose_alg: i64, sign: &[&str])
     let mut bad = pkg.clone();
     bad[env.data + env.size - 1] ^= 0x01;
     expect_rejected(&verify("bad.ota", &bad), "signature-invalid");
-    // In r, the signature's first byte.
+    // In r (R for Ed25519), the signature's first byte; for RSA a bit
+    // below the top, so the value stays under the modulus.
+    let sig_len = match alg {
+        Alg::P256 | Alg::Sm2 | Alg::Ed25519 => 64,
+        Alg::P384 => 96,
+        Alg::Rsa3072 => 384,
+    };
     let mut bad = pkg.clone();
-    bad[env.data + env.size - 64] ^= 0x80;
+    bad[env.data + env.size - sig_len] ^= if alg == Alg::Rsa3072 { 0x01 } else { 0x80 };
     expect_rejected(&verify("bad-r.ota", &bad), "signature-invalid");
 }
 
@@ -726,6 +905,92 @@ fn p256_openssl_signature_verified_by_otaseal() {
         &[
             "dgst", "-sha256", "-sign", "{key}", "-out", "{sig}", "{tbs}",
         ],
+    );
+}
+
+#[test]
+fn p384_openssl_signature_verified_by_otaseal() {
+    openssl_signature_verified_by_otaseal(
+        Alg::P384,
+        -51,
+        &[
+            "dgst", "-sha384", "-sign", "{key}", "-out", "{sig}", "{tbs}",
+        ],
+    );
+}
+
+#[test]
+fn ed25519_openssl_signature_verified_by_otaseal() {
+    openssl_signature_verified_by_otaseal(
+        Alg::Ed25519,
+        -19,
+        &[
+            "pkeyutl", "-sign", "-inkey", "{key}", "-rawin", "-in", "{tbs}", "-out", "{sig}",
+        ],
+    );
+}
+
+#[test]
+fn rsa_pss_openssl_signature_verified_by_otaseal() {
+    openssl_signature_verified_by_otaseal(
+        Alg::Rsa3072,
+        -37,
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "{key}",
+            "-sigopt",
+            PSS_OPTS[0],
+            "-sigopt",
+            PSS_OPTS[1],
+            "-sigopt",
+            PSS_OPTS[2],
+            "-out",
+            "{sig}",
+            "{tbs}",
+        ],
+    );
+}
+
+#[test]
+fn rsa_pss_openssl_signature_with_another_salt_is_rejected() {
+    // A PSS signature with a 64-byte salt is a valid RSASSA-PSS signature,
+    // but not of the suite (salt 32): otaseal refuses it.
+    let Some((pkg, dir)) = openssl_signed_package(
+        Alg::Rsa3072,
+        -37,
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "{key}",
+            "-sigopt",
+            PSS_OPTS[0],
+            "-sigopt",
+            "rsa_pss_saltlen:64",
+            "-sigopt",
+            PSS_OPTS[2],
+            "-out",
+            "{sig}",
+            "{tbs}",
+        ],
+    ) else {
+        return;
+    };
+    let path = write_file(&dir, "salt64.ota", &pkg);
+    let root = ossl_pki(Alg::Rsa3072).root.clone();
+    expect_rejected(
+        &otaseal([
+            "verify",
+            s(&path),
+            "--trust",
+            s(&root),
+            "--hw-id",
+            "board-a",
+            "--json",
+        ]),
+        "signature-invalid",
     );
 }
 

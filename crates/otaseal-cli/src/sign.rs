@@ -192,7 +192,14 @@ pub fn run(a: SignArgs) -> CliResult {
         .collect();
     let stamper = crate::tsa::HttpTimestamper::new(&urls, &a.tsa_client)?;
     let mut bar = Bar::new(a.json);
-    let summary = package::build_package(&spec, &inputs, &stamper, &a.out, a.force, &mut bar)?;
+    // Without any TSA the signer writes while it hashes (one read); with
+    // one it hashes, gets the tokens, then writes once.
+    let stamper: &dyn package::Timestamper = if urls.iter().all(Vec::is_empty) {
+        &package::NoTimestamps
+    } else {
+        &stamper
+    };
+    let summary = package::build_package(&spec, &inputs, stamper, &a.out, a.force, &mut bar)?;
 
     let families: DigestSet =
         package::digest_families(loaded.iter().map(|l| l.key.suite()), spec.extra_digests);

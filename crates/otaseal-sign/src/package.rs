@@ -1,12 +1,16 @@
 //! Building, signing and writing a package.
 //!
-//! Two passes over each payload: the first hashes it (chunks spread over
-//! every core), the second copies it into the container (the kernel copies
-//! file to file where it can). The manifest must precede the payloads, and it
-//! needs their digests, so a single pass is not possible without a second
-//! copy of the data. If a payload changes between the passes the signer
-//! notices (size and mtime) and, failing that, the package fails verification:
-//! it never verifies with bytes that were not hashed.
+//! The manifest precedes the payloads and holds their digests. Without
+//! timestamps the envelope's size is known before any digest (fixed-length
+//! digests and signatures), so each payload is read once: hashed while it is
+//! written at its final offset. A timestamp token's length is known only
+//! once the TSA answers, so with timestamps the payloads are hashed first
+//! (read-only), signed and stamped, and then written once behind the
+//! envelope (a second read, the kernel copying file to file where it can).
+//! Each payload is one open file for the inspection and every pass; a write
+//! to it in between is refused (size, mtime, ctime) and, failing that, the
+//! package fails verification: it never verifies with bytes that were not
+//! hashed.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -73,6 +77,16 @@ pub trait Timestamper {
         Ok(0)
     }
 
+    /// Whether the signer at position `signer` may get a token. When one
+    /// may and its [`Timestamper::expected_len`] is unknown (0), the
+    /// signer hashes the payloads first and writes the package once the
+    /// tokens are in (the payloads are read twice but written once),
+    /// instead of writing them at a guessed offset and moving them. The
+    /// default, `true`, is the safe answer for any timestamper.
+    fn stamps(&self, _signer: usize) -> bool {
+        true
+    }
+
     /// DER certificates of the TSA roots every token must chain to (empty:
     /// the chain is not checked; signature, ESS binding, EKU and imprint
     /// always are). Tokens are verified before anything is written.
@@ -127,6 +141,9 @@ pub struct NoTimestamps;
 impl Timestamper for NoTimestamps {
     fn token(&self, _: usize, _: Suite, _: &[u8]) -> Result<Option<Vec<u8>>, SignError> {
         Ok(None)
+    }
+    fn stamps(&self, _: usize) -> bool {
+        false
     }
 }
 
@@ -418,6 +435,9 @@ pub struct PackageSummary {
     /// Whether the payload region had to be copied a second time because
     /// the envelope (tokens) came out longer or shorter than reserved.
     pub relocated: bool,
+    /// Payload-region bytes written to package files in this run, moves
+    /// included: the payloads' total size when each byte was written once.
+    pub payload_bytes_written: u64,
 }
 
 /// Reads until `buf` is full or the file ends (short reads are retried, so
@@ -853,35 +873,62 @@ pub fn build_package(
         .enumerate()
         .map(|(i, s)| timestamper.expected_len(i, s.signer.suite()))
         .collect::<Result<Vec<_>, _>>()?;
-    let predicted = predicted_envelope_len(spec, &inputs, algs, signers, &token_lens)?;
+    // A token of unknown length: hash first, then write the envelope and the
+    // payloads once (moving a payload region written at a guessed offset
+    // would write it twice).
+    let deferred = token_lens
+        .iter()
+        .enumerate()
+        .any(|(i, &n)| n == 0 && timestamper.stamps(i));
+    let predicted = if deferred {
+        0
+    } else {
+        predicted_envelope_len(spec, &inputs, algs, signers, &token_lens)?
+    };
 
     let tmp = TempFile::new(temp_path(out, ""));
     let path = tmp.path().to_path_buf();
-    let mut file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    let payload_start = envelope_blocks(predicted) * BLOCK as u64;
-    file.seek(SeekFrom::Start(payload_start))
-        .map_err(io_err(&path))?;
-    let hashed = write_payloads(&mut file, &path, spec, &mut open, algs, progress)?;
-    for o in &open {
-        if content_stamp(&o.file, &o.input.path)? != o.stamp {
-            return Err(SignError::PayloadChanged(o.input.path.clone()));
-        }
-    }
-    let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
-    let relocated = envelope_blocks(envelope.len()) != envelope_blocks(predicted);
-    let file = if !relocated {
-        file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+    let create = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))
+    };
+    let mut written = 0u64;
+    let (file, hashed, envelope, relocated) = if deferred {
+        let hashed = write_payloads(None, &path, spec, &mut open, algs, progress)?;
+        check_unchanged(&open)?;
+        let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
+        let mut file = create()?;
         write_envelope_member(&mut file, &path, &envelope, spec.created)?;
-        file
+        written += copy_payloads(&mut file, &path, spec, &mut open, progress)?;
+        check_unchanged(&open)?;
+        (file, hashed, envelope, false)
     } else {
-        // A token (or a signer's signature) of another length than reserved
-        // changed the envelope's size: move the payload region behind it.
-        relocate(file, &path, out, payload_start, &envelope, spec.created)?
+        let mut file = create()?;
+        let payload_start = envelope_blocks(predicted) * BLOCK as u64;
+        file.seek(SeekFrom::Start(payload_start))
+            .map_err(io_err(&path))?;
+        let hashed = write_payloads(Some(&mut file), &path, spec, &mut open, algs, progress)?;
+        written += open.iter().map(|o| o.size).sum::<u64>();
+        check_unchanged(&open)?;
+        let (_, envelope) = sign_envelope(spec, &hashed, signers, timestamper)?;
+        let relocated = envelope_blocks(envelope.len()) != envelope_blocks(predicted);
+        let file = if !relocated {
+            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+            write_envelope_member(&mut file, &path, &envelope, spec.created)?;
+            file
+        } else {
+            // A token (or a signer's signature) of another length than
+            // reserved changed the envelope's size: move the payload region
+            // behind it.
+            let (file, moved) = relocate(file, &path, out, payload_start, &envelope, spec.created)?;
+            written += moved;
+            file
+        };
+        (file, hashed, envelope, relocated)
     };
     file.sync_all().map_err(io_err(&path))?;
     let size = file.metadata().map_err(io_err(&path))?.len();
@@ -895,7 +942,56 @@ pub fn build_package(
         envelope_size: envelope.len(),
         payloads: hashed,
         relocated,
+        payload_bytes_written: written,
     })
+}
+
+/// Refuses a payload written to since it was opened and inspected.
+fn check_unchanged(open: &[OpenPayload]) -> Result<(), SignError> {
+    for o in open {
+        if content_stamp(&o.file, &o.input.path)? != o.stamp {
+            return Err(SignError::PayloadChanged(o.input.path.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Copies every (already hashed) payload into `file` at its current
+/// position, as ustar members, then the end blocks; returns the payload
+/// bytes written. The kernel copies file to file where it can. A payload
+/// that shrank or grew is refused; one rewritten in place is caught by
+/// [`check_unchanged`] afterwards (and, failing that, by every verifier).
+fn copy_payloads(
+    file: &mut File,
+    path: &Path,
+    spec: &PackageSpec,
+    inputs: &mut [OpenPayload],
+    progress: &mut dyn Progress,
+) -> Result<u64, SignError> {
+    let zeros = [0u8; BLOCK];
+    let total: u64 = inputs.iter().map(|o| o.size).sum();
+    let mut written = 0u64;
+    progress.start("writing", total);
+    for o in inputs.iter_mut() {
+        o.file
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err(&o.input.path))?;
+        file.write_all(&member_header_for(&o.input.name, o.size, spec.created)?)
+            .map_err(io_err(path))?;
+        let n = io::copy(&mut (&o.file).take(o.size), file).map_err(io_err(path))?;
+        if n != o.size {
+            return Err(SignError::PayloadChanged(o.input.path.clone()));
+        }
+        written += n;
+        progress.advance(n);
+        file.write_all(&zeros[..padding_len(o.size)])
+            .map_err(io_err(path))?;
+    }
+    for _ in 0..END_BLOCKS {
+        file.write_all(&zeros).map_err(io_err(path))?;
+    }
+    progress.finish();
+    Ok(written)
 }
 
 fn temp_path(out: &Path, extra: &str) -> PathBuf {
@@ -937,29 +1033,39 @@ fn write_envelope_member(
     file.write_all(&head).map_err(io_err(path))
 }
 
-/// Streams every payload into `file` at its current position while hashing.
+/// Hashes every payload and, with `file`, streams it into `file` at its
+/// current position while hashing (without, it only hashes).
 fn write_payloads(
-    file: &mut File,
+    mut file: Option<&mut File>,
     path: &Path,
     spec: &PackageSpec,
     inputs: &mut [OpenPayload],
     algs: DigestSet,
     progress: &mut dyn Progress,
 ) -> Result<Vec<HashedPayload>, SignError> {
+    fn put(file: &mut Option<&mut File>, path: &Path, bytes: &[u8]) -> Result<(), SignError> {
+        match file {
+            Some(f) => f.write_all(bytes).map_err(io_err(path)),
+            None => Ok(()),
+        }
+    }
     let digester = ThreadedDigester::per_core();
-    let write_behind = WriteBehind::new(file);
+    let write_behind = file.as_deref().map(WriteBehind::new);
     let zeros = [0u8; BLOCK];
     // Several chunks per read so the digester has work for every core.
     let mut buf = vec![0u8; (8usize << spec.chunk_log2).clamp(1 << 20, 8 << 20)];
     let total: u64 = inputs.iter().map(|o| o.size).sum();
     let mut hashed = Vec::new();
     let mut since_sync = 0u64;
-    progress.start("signing", total);
+    progress.start(if file.is_some() { "signing" } else { "hashing" }, total);
     for o in inputs.iter_mut() {
         let (input, kind, size, src) = (&o.input, &o.kind, &o.size, &mut o.file);
         src.seek(SeekFrom::Start(0)).map_err(io_err(&input.path))?;
-        file.write_all(&member_header_for(&input.name, *size, spec.created)?)
-            .map_err(io_err(path))?;
+        put(
+            &mut file,
+            path,
+            &member_header_for(&input.name, *size, spec.created)?,
+        )?;
         let mut hasher = PayloadHasher::new(algs, *size, spec.chunk_log2);
         loop {
             let n = read_full(src, &mut buf).map_err(io_err(&input.path))?;
@@ -970,29 +1076,35 @@ fn write_payloads(
                 return Err(SignError::PayloadChanged(input.path.clone()));
             }
             let block = &buf[..n];
-            // The write runs beside the hashing: both read the same buffer.
-            let written = std::thread::scope(|scope| {
-                let writer = scope.spawn(|| file.write_all(block));
-                hasher.update(block, &digester);
-                writer.join()
-            });
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(io_err(path)(e)),
-                Err(_) => return Err(SignError::Signer("writer thread failed".into())),
+            match file.as_deref_mut() {
+                None => hasher.update(block, &digester),
+                Some(out) => {
+                    // The write runs beside the hashing: both read the same buffer.
+                    let written = std::thread::scope(|scope| {
+                        let writer = scope.spawn(|| out.write_all(block));
+                        hasher.update(block, &digester);
+                        writer.join()
+                    });
+                    match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(io_err(path)(e)),
+                        Err(_) => return Err(SignError::Signer("writer thread failed".into())),
+                    }
+                }
             }
             progress.advance(n as u64);
             since_sync += n as u64;
             if since_sync >= 64 << 20 {
-                write_behind.kick();
+                if let Some(w) = &write_behind {
+                    w.kick();
+                }
                 since_sync = 0;
             }
         }
         let roots = hasher
             .finish()
             .ok_or_else(|| SignError::PayloadChanged(input.path.clone()))?;
-        file.write_all(&zeros[..padding_len(*size)])
-            .map_err(io_err(path))?;
+        put(&mut file, path, &zeros[..padding_len(*size)])?;
         hashed.push(HashedPayload {
             input: input.clone(),
             kind: *kind,
@@ -1001,7 +1113,7 @@ fn write_payloads(
         });
     }
     for _ in 0..END_BLOCKS {
-        file.write_all(&zeros).map_err(io_err(path))?;
+        put(&mut file, path, &zeros)?;
     }
     progress.finish();
     Ok(hashed)
@@ -1073,7 +1185,7 @@ fn relocate(
     payload_start: u64,
     envelope: &[u8],
     created: u64,
-) -> Result<File, SignError> {
+) -> Result<(File, u64), SignError> {
     let moved = TempFile::new(temp_path(out, "2"));
     let mut file = fs::OpenOptions::new()
         .read(true)
@@ -1084,7 +1196,7 @@ fn relocate(
     write_envelope_member(&mut file, moved.path(), envelope, created)?;
     old.seek(SeekFrom::Start(payload_start))
         .map_err(io_err(path))?;
-    io::copy(&mut old, &mut file).map_err(io_err(moved.path()))?;
+    let n = io::copy(&mut old, &mut file).map_err(io_err(moved.path()))?;
     moved.persist(path)?;
-    Ok(file)
+    Ok((file, n))
 }
