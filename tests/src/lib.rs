@@ -31,29 +31,44 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// Path of the `otaseal` binary, built once per test process if needed
-/// (`cargo test --workspace` has normally built it already).
+/// Path of the `otaseal` binary (see [`workspace_bin`]).
 pub fn otaseal_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let profile = if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        };
-        let bin = target_dir().join(profile).join("otaseal");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "otaseal-cli", "--bin", "otaseal"])
-            .current_dir(repo_root());
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of otaseal failed");
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| workspace_bin("otaseal")).clone()
+}
+
+/// Path of the `otaseal-agent` binary (see [`workspace_bin`]).
+pub fn agent_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("otaseal-agent")).clone()
+}
+
+/// Path of a workspace binary, made up to date first.
+///
+/// Built as `cargo test --workspace --no-run` builds it, not with
+/// `cargo build -p <crate>`: a build of one package resolves the features of
+/// shared dependencies (tokio, hyper, rustls, reqwest, der, zeroize, ...)
+/// differently from the workspace's test build, so every test run rebuilt
+/// those dependencies and the binary twice over (minutes per run in CI).
+/// Under `cargo test --workspace` this is a no-op check.
+fn workspace_bin(name: &str) -> PathBuf {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--quiet", "--workspace", "--no-run"])
+        .current_dir(repo_root());
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo test --no-run");
+    assert!(status.success(), "building the workspace's binaries failed");
+    let bin = target_dir().join(profile).join(name);
+    assert!(bin.is_file(), "{} was not built", bin.display());
+    bin
 }
 
 /// A finished command.

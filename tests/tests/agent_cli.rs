@@ -7,35 +7,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use otaseal_tests::{
-    Run, fixtures_dir, otaseal, pseudo_random, repo_root, run_command, test_dir, write_file,
+    Run, agent_bin, fixtures_dir, otaseal, pseudo_random, repo_root, run_command, test_dir,
+    write_file,
 };
 use serde_json::Value;
-
-/// The agent binary, built once.
-pub fn agent_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "otaseal-agent",
-                "--bin",
-                "otaseal-agent",
-            ])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo build");
-        assert!(status.success());
-        target.join("debug").join("otaseal-agent")
-    })
-    .clone()
-}
 
 struct Dev {
     dir: PathBuf,

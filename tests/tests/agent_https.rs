@@ -11,34 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otaseal_tests::{Run, fixtures_dir, otaseal_bin, repo_root, run_command, test_dir, write_file};
+use otaseal_tests::{
+    Run, agent_bin, fixtures_dir, otaseal_bin, repo_root, run_command, test_dir, write_file,
+};
 use serde_json::Value;
-
-fn agent_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "otaseal-agent",
-                "--bin",
-                "otaseal-agent",
-            ])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo build")
-            .success();
-        assert!(ok);
-        target.join("debug").join("otaseal-agent")
-    })
-    .clone()
-}
 
 /// Whether `tool` runs; without it the test fails under CI and skips otherwise.
 fn need(tool: &str) -> bool {
