@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use crate::audit::{self, Event};
 use crate::auth::{self, Clock, RateLimiter};
 use crate::ca::{self, Ca, CaError, RenewalReport};
-use crate::keystore::{self, HashSigner, MasterKey, SoftKey};
+use crate::keystore::{self, MasterKey, SoftKey};
+use otaseal_keys::KeySigner;
 use crate::protocol::*;
 use crate::store::{CredentialRow, SadRejection, SadRow, Store, StoreError};
 
