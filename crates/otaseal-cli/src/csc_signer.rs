@@ -247,12 +247,15 @@ impl<T: Timestamper> Timestamper for CscTimestamper<T> {
         };
         let alg = suite.timestamp_digest();
         let hash = otaseal_verify::digest::hash(alg, signature_field);
-        client.timestamp(alg, hash.as_bytes()).map(Some).map_err(|e| {
-            SignError::Signer(format!(
-                "CSC timestamp for the {} signature: {e}",
-                suite.name()
-            ))
-        })
+        client
+            .timestamp(alg, hash.as_bytes())
+            .map(Some)
+            .map_err(|e| {
+                SignError::Signer(format!(
+                    "CSC timestamp for the {} signature: {e}",
+                    suite.name()
+                ))
+            })
     }
 
     fn expected_len(&self, signer: usize, suite: Suite) -> Result<usize, SignError> {

@@ -339,8 +339,7 @@ impl CscClient {
             .map_err(|e| ClientError::Unsupported(format!("credential {id}: {e}")))?;
         if keystore::prehash_len(suite).is_none() {
             return Err(ClientError::Unsupported(format!(
-                "credential {id} is {}: it cannot be signed from a hash, so CSC cannot sign it",
-                suite.name()
+                "credential {id} is an Ed25519 key: Ed25519 signs the whole message and cannot be signed from a hash, so a CSC service (hash only) cannot sign with it; use an ECDSA, RSA-PSS, SM2 or ML-DSA credential"
             )));
         }
         let needs_pin = info

@@ -276,9 +276,8 @@ impl KeySigner for SoftKey {
 
     fn sign_prehash(&self, h: &[u8]) -> Result<Vec<u8>, KeyError> {
         let suite = self.key.suite();
-        let expected = prehash_len(suite).ok_or_else(|| {
-            KeyError::Unsupported(KeyStoreError::Unsupported(suite).to_string())
-        })?;
+        let expected = prehash_len(suite)
+            .ok_or_else(|| KeyError::Unsupported(KeyStoreError::Unsupported(suite).to_string()))?;
         if h.len() != expected {
             return Err(KeyError::Crypto(
                 KeyStoreError::PrehashLength {
@@ -297,7 +296,10 @@ impl KeySigner for SoftKey {
     }
 
     fn describe(&self) -> String {
-        format!("{} key of the CSC software key store", self.key.suite().name())
+        format!(
+            "{} key of the CSC software key store",
+            self.key.suite().name()
+        )
     }
 }
 
