@@ -111,6 +111,9 @@ pub struct ServeArgs {
     /// Tests only: the service clock starts at this Unix time.
     #[arg(long, hide = true)]
     now: Option<u64>,
+    /// Tests only: every signHash answer carries a wrong signature.
+    #[arg(long, hide = true)]
+    test_corrupt_signatures: bool,
 }
 
 #[derive(Args)]
@@ -202,6 +205,9 @@ fn serve(a: ServeArgs) -> CliResult {
         cfg.open_service(clock)
             .map_err(|e| CliError(e.to_string()))?,
     );
+    if a.test_corrupt_signatures {
+        service.corrupt_signatures_for_tests();
+    }
     // Renew at start, before the first request.
     service.renew_due().map_err(|e| CliError(e.to_string()))?;
     let listen = a.listen.unwrap_or_else(|| cfg.listen.clone());

@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod csc;
+mod csc_signer;
 mod csr;
 mod demo;
 mod fetch;

@@ -37,6 +37,12 @@ Examples:
   otaseal sign ... --tsa https://tsa.example/rsa \
       --signer key=sm2.pem,cert=sm2.chain.pem,tsa=https://tsa.example/sm2 fw.bin
 
+  # Keys in a CSC API v2 signing service (hash only; secret never on argv),
+  # timestamped by the same service
+  OTASEAL_CSC_SECRET=$(cat build.secret) otaseal sign ... \
+      --signer csc=https://sign.example/csc/v2,credential=signer-ecdsa-p256,tsa=service \
+      --signer csc=https://sign.example/csc/v2,credential=signer-sm2,tsa=service fw.bin
+
 Payloads may be raw images or .tar, .tar.gz/.tgz, .zip archives; archives with absolute
 paths, '..', escaping links, device nodes or duplicate names are refused. The package is
 written to a temporary file and renamed into place only when complete.")]
@@ -65,7 +71,7 @@ pub struct SignArgs {
     #[arg(
         long = "signer",
         required = true,
-        help = "A signer: key=KEY.pem|pkcs11:URI[,cert=CHAIN.pem][,tsa=URL...][,suite=ALG]. Repeat for several signatures."
+        help = "A signer: key=KEY.pem|pkcs11:URI[,cert=CHAIN.pem][,tsa=URL...][,suite=ALG], or a CSC service credential: csc=https://HOST/csc/v2,credential=ID[,cert=CHAIN.pem][,client=ID][,secret=file:PATH|env:VAR][,auth=oauth2|basic][,pin=file:PATH|env:VAR][,ca=CA.pem][,tsa=service|URL] (secret default env:OTASEAL_CSC_SECRET). Repeat for several signatures."
     )]
     signers: Vec<String>,
     /// TSA URL for every signer without its own tsa= (repeatable: failover order).
@@ -98,9 +104,23 @@ struct LoadedSigner {
     key: Arc<dyn KeySigner>,
     chain: Vec<Vec<u8>>,
     tsa: Vec<String>,
+    /// `csc=...,tsa=service`: timestamped by the CSC service.
+    csc_tsa: Option<Arc<otaseal_csc::client::CscClient>>,
 }
 
-fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
+fn parse_signer(
+    spec: &str,
+    csc: &mut crate::csc_signer::CscSession,
+) -> Result<LoadedSigner, CliError> {
+    if spec.starts_with("csc=") {
+        let l = csc.load(spec)?;
+        return Ok(LoadedSigner {
+            key: l.key,
+            chain: l.chain,
+            tsa: l.tsa_urls,
+            csc_tsa: l.service_tsa,
+        });
+    }
     let mut key = None;
     let mut cert = None;
     let mut tsa = Vec::new();
@@ -130,18 +150,30 @@ fn parse_signer(spec: &str) -> Result<LoadedSigner, CliError> {
         }
         None => Vec::new(),
     };
-    Ok(LoadedSigner { key, chain, tsa })
+    Ok(LoadedSigner {
+        key,
+        chain,
+        tsa,
+        csc_tsa: None,
+    })
 }
 
 pub fn run(a: SignArgs) -> CliResult {
     crate::refuse_stdout_out(&a.out)?;
     // Refuse a bad --out and bad --tsa URLs before reading keys or payloads.
     package::check_output(&a.out, a.force)?;
+    let mut csc = crate::csc_signer::CscSession::default();
     let loaded = a
         .signers
         .iter()
-        .map(|s| parse_signer(s))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|s| parse_signer(s, &mut csc))
+        .collect::<Result<Vec<_>, _>>();
+    let result = loaded.and_then(|loaded| sign_loaded(a, loaded));
+    csc.finish();
+    result
+}
+
+fn sign_loaded(a: SignArgs, loaded: Vec<LoadedSigner>) -> CliResult {
     let mut spec = PackageSpec::new(&a.product, &a.version, a.security_version, a.hw_compat);
     if let Some(t) = &a.created {
         spec.created = parse_time(t)?;
@@ -183,14 +215,19 @@ pub fn run(a: SignArgs) -> CliResult {
     let urls: Vec<Vec<String>> = loaded
         .iter()
         .map(|l| {
-            if l.tsa.is_empty() {
+            if l.csc_tsa.is_some() {
+                Vec::new()
+            } else if l.tsa.is_empty() {
                 a.tsa.clone()
             } else {
                 l.tsa.clone()
             }
         })
         .collect();
-    let stamper = crate::tsa::HttpTimestamper::new(&urls, &a.tsa_client)?;
+    let stamper = crate::csc_signer::CscTimestamper {
+        http: crate::tsa::HttpTimestamper::new(&urls, &a.tsa_client)?,
+        service: loaded.iter().map(|l| l.csc_tsa.clone()).collect(),
+    };
     let mut bar = Bar::new(a.json);
     // Without any TSA the signer writes while it hashes (one read); with
     // one it hashes, gets the tokens, then writes once.
@@ -218,7 +255,7 @@ pub fn run(a: SignArgs) -> CliResult {
             .collect();
         let signers: Vec<_> = loaded
             .iter()
-            .map(|l| json!({"suite": l.key.suite().name(), "kid": crate::keys::key_id_hex(&l.key.public_spki_der()), "certificates": l.chain.len(), "timestamped": !l.tsa.is_empty() || !a.tsa.is_empty()}))
+            .map(|l| json!({"suite": l.key.suite().name(), "kid": crate::keys::key_id_hex(&l.key.public_spki_der()), "certificates": l.chain.len(), "timestamped": l.csc_tsa.is_some() || !l.tsa.is_empty() || !a.tsa.is_empty()}))
             .collect();
         out!(
             "{}",
@@ -245,7 +282,10 @@ pub fn run(a: SignArgs) -> CliResult {
                 "  signature {:<13} kid {}{}",
                 l.key.suite().name(),
                 &crate::keys::key_id_hex(&l.key.public_spki_der())[..16],
-                match (l.chain.is_empty(), !l.tsa.is_empty() || !a.tsa.is_empty()) {
+                match (
+                    l.chain.is_empty(),
+                    l.csc_tsa.is_some() || !l.tsa.is_empty() || !a.tsa.is_empty(),
+                ) {
                     (true, false) => " (raw key)",
                     (true, true) => " (raw key, timestamped)",
                     (false, true) => " (timestamped)",

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use otaseal_csc::auth::SystemClock;
 use otaseal_csc::client::{ClientOptions, CscClient};
 use otaseal_csc::config::{self, Config, InitOptions};
-use otaseal_csc::keystore::{HashSigner, MasterKey, SoftKey};
+use otaseal_csc::keystore::{MasterKey, SoftKey};
 use otaseal_csc::server::Server;
+use otaseal_keys::KeySigner;
 use otaseal_manifest::Suite;
 use zeroize::Zeroizing;
 

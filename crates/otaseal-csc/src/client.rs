@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::keystore::{self, HashSigner, KeyStoreError};
+use otaseal_keys::{KeyError, KeySigner};
+
+use crate::keystore;
 use crate::protocol::*;
 use crate::service::{hash_algo_oid, sign_algo_oid};
 
@@ -337,8 +339,7 @@ impl CscClient {
             .map_err(|e| ClientError::Unsupported(format!("credential {id}: {e}")))?;
         if keystore::prehash_len(suite).is_none() {
             return Err(ClientError::Unsupported(format!(
-                "credential {id} is {}: it cannot be signed from a hash, so CSC cannot sign it",
-                suite.name()
+                "credential {id} is an Ed25519 key: Ed25519 signs the whole message and cannot be signed from a hash, so a CSC service (hash only) cannot sign with it; use an ECDSA, RSA-PSS, SM2 or ML-DSA credential"
             )));
         }
         let needs_pin = info
@@ -426,8 +427,8 @@ impl CscClient {
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let prehashes = messages
             .iter()
-            .map(|m| keystore::prehash(cred.suite, &cred.spki, m))
-            .collect::<Result<Vec<_>, KeyStoreError>>()
+            .map(|m| otaseal_keys::prehash(cred.suite, &cred.spki, m))
+            .collect::<Result<Vec<_>, KeyError>>()
             .map_err(|e| ClientError::Unsupported(e.to_string()))?;
         let sigs = self.sign_prehashes(cred, &prehashes)?;
         for (m, s) in messages.iter().zip(&sigs) {
@@ -462,11 +463,25 @@ impl CscClient {
     }
 }
 
-/// A remote credential as a [`HashSigner`] (one authorize + signHash per
-/// call; batch with [`CscClient::sign_prehashes`]).
+/// A remote credential as an [`otaseal_keys::KeySigner`], so `otaseal sign`
+/// and everything else that takes a key backend signs through the service.
+///
+/// Each [`KeySigner::sign_prehash`] call is one `credentials/authorize` and
+/// one `signatures/signHash`; a package needs one signature per signer, so
+/// that is one of each per credential and run. Several hashes at once go
+/// through [`CscSigner::sign_prehash_batch`] (still one of each).
 pub struct CscSigner {
     client: std::sync::Arc<CscClient>,
     cred: RemoteCredential,
+}
+
+impl fmt::Debug for CscSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CscSigner")
+            .field("credential", &self.cred.id)
+            .field("suite", &self.cred.suite.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CscSigner {
@@ -480,13 +495,23 @@ impl CscSigner {
         &self.cred.chain
     }
 
+    /// The credential.
+    pub fn credential(&self) -> &RemoteCredential {
+        &self.cred
+    }
+
+    /// The connected client (for `signatures/timestamp`).
+    pub fn client(&self) -> &std::sync::Arc<CscClient> {
+        &self.client
+    }
+
     /// Signs several prehashes with one authorization.
     pub fn sign_prehash_batch(&self, prehashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, ClientError> {
         self.client.sign_prehashes(&self.cred, prehashes)
     }
 }
 
-impl HashSigner for CscSigner {
+impl KeySigner for CscSigner {
     fn suite(&self) -> Suite {
         self.cred.suite
     }
@@ -495,11 +520,20 @@ impl HashSigner for CscSigner {
         self.cred.spki.clone()
     }
 
-    fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+    fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, KeyError> {
         self.client
             .sign_prehashes(&self.cred, &[prehash.to_vec()])
-            .map_err(|e| KeyStoreError::Crypto(e.to_string()))?
+            .map_err(|e| KeyError::Crypto(e.to_string()))?
             .pop()
-            .ok_or_else(|| KeyStoreError::Crypto("no signature".into()))
+            .ok_or_else(|| KeyError::Crypto("CSC signHash returned no signature".into()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "CSC credential {} ({}) at {}",
+            self.cred.id,
+            self.cred.suite.name(),
+            self.client.opts.base_url
+        )
     }
 }

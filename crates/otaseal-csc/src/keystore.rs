@@ -7,25 +7,23 @@
 //! [`Zeroizing`] buffers and in the RustCrypto key types (zeroized on drop)
 //! only for the duration of one signing call.
 //!
-//! [`HashSigner`] has the shape of the shared `KeySigner::sign_prehash`
-//! (see the key-backend design): what is signed is otaseal's per-suite
-//! prehash ([`prehash`], `spec/csc-profile.md`), and the answer is the COSE
-//! encoding (ECDSA / SM2 raw `r || s` with low S for ECDSA).
+//! An unwrapped key is an [`otaseal_keys::KeySigner`] (the trait of every
+//! otaseal key backend): what is signed is otaseal's per-suite prehash
+//! ([`otaseal_keys::prehash`], `spec/csc-profile.md`), and the answer is the
+//! COSE encoding (ECDSA / SM2 raw `r || s`, low S for ECDSA).
 
 use std::fmt;
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use der::Decode;
-use digest::{Digest, ExtendableOutput, Update, XofReader};
-use getrandom::SysRng;
+use otaseal_keys::{KeyError, KeySigner};
 use otaseal_manifest::Suite;
-use otaseal_sign::keys::{KeyError, RSA_PSS_SHA256_ALG_ID, SM2_DISTID, SigningKey};
-use pkcs8::PrivateKeyInfoRef;
-use signature::hazmat::{PrehashSigner, RandomizedPrehashSigner};
-use spki::SubjectPublicKeyInfoRef;
+use otaseal_sign::keys::{RSA_PSS_SHA256_ALG_ID, SigningKey};
 use zeroize::Zeroizing;
+
+/// otaseal's hash-only profile, shared with every key backend.
+pub use otaseal_keys::prehash;
 
 /// Errors of the key store.
 #[derive(Debug)]
@@ -92,17 +90,6 @@ fn crypto(e: impl fmt::Display) -> KeyStoreError {
     KeyStoreError::Crypto(e.to_string())
 }
 
-/// A private key that signs otaseal's per-suite prehash (the shape of the
-/// shared `KeySigner`).
-pub trait HashSigner: Send + Sync {
-    /// The suite.
-    fn suite(&self) -> Suite;
-    /// SubjectPublicKeyInfo DER.
-    fn public_spki_der(&self) -> Vec<u8>;
-    /// Signs [`prehash`]`(suite, spki, message)`; COSE encoding.
-    fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, KeyStoreError>;
-}
-
 /// Length of the prehash of `suite` (`None`: not signable from a hash).
 pub fn prehash_len(suite: Suite) -> Option<usize> {
     match suite {
@@ -111,70 +98,6 @@ pub fn prehash_len(suite: Suite) -> Option<usize> {
         Suite::MlDsa44 | Suite::MlDsa65 | Suite::MlDsa87 => Some(64),
         Suite::Ed25519 => None,
     }
-}
-
-/// What [`HashSigner::sign_prehash`] expects for `message`:
-/// SHA-256 (P-256, RSA-PSS), SHA-384 (P-384), `SM3(Z || M)` with the
-/// default distinguishing id (SM2), the FIPS 204 External-mu with an empty
-/// context (ML-DSA). Ed25519 is refused.
-pub fn prehash(suite: Suite, spki_der: &[u8], message: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-    Ok(match suite {
-        Suite::EcdsaP256 | Suite::RsaPss3072 => sha2::Sha256::digest(message).to_vec(),
-        Suite::EcdsaP384 => sha2::Sha384::digest(message).to_vec(),
-        Suite::Sm2 => {
-            let point = spki_bits(spki_der)?;
-            let z = sm2_z(&point)?;
-            let mut h = sm3::Sm3::new();
-            Digest::update(&mut h, z);
-            Digest::update(&mut h, message);
-            h.finalize().to_vec()
-        }
-        Suite::MlDsa44 | Suite::MlDsa65 | Suite::MlDsa87 => {
-            let pk = spki_bits(spki_der)?;
-            let mut tr = [0u8; 64];
-            let mut x = shake::Shake256::default();
-            x.update(&pk);
-            x.finalize_xof().read(&mut tr);
-            let mut mu = vec![0u8; 64];
-            let mut x = shake::Shake256::default();
-            x.update(&tr);
-            // M' = 0x00 (pure) || len(ctx) = 0 || M.
-            x.update(&[0, 0]);
-            x.update(message);
-            x.finalize_xof().read(&mut mu);
-            mu
-        }
-        Suite::Ed25519 => return Err(KeyStoreError::Unsupported(suite)),
-    })
-}
-
-fn spki_bits(spki_der: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-    let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
-        .map_err(|e| KeyStoreError::Crypto(format!("public key: {e}")))?;
-    Ok(spki.subject_public_key.raw_bytes().to_vec())
-}
-
-/// `Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA)` (GB/T 32918.2).
-fn sm2_z(point: &[u8]) -> Result<[u8; 32], KeyStoreError> {
-    const A: &str = "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC";
-    const B: &str = "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93";
-    const XG: &str = "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7";
-    const YG: &str = "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0";
-    if point.len() != 65 || point[0] != 0x04 {
-        return Err(KeyStoreError::Crypto(
-            "SM2 public key must be an uncompressed point".into(),
-        ));
-    }
-    let id = SM2_DISTID.as_bytes();
-    let entl = u16::try_from(id.len() * 8).map_err(crypto)?;
-    let mut h = sm3::Sm3::new();
-    Digest::update(&mut h, entl.to_be_bytes());
-    Digest::update(&mut h, id);
-    for c in [A, B, XG, YG] {
-        Digest::update(&mut h, hex_decode(c).map_err(KeyStoreError::Crypto)?);
-    }
-    Digest::update(&mut h, &point[1..]);
-    Ok(h.finalize().into())
 }
 
 /// Lower-case hex.
@@ -304,17 +227,16 @@ fn aad(label: &str) -> Vec<u8> {
     format!("otaseal-csc wrapped key v1\0{label}").into_bytes()
 }
 
-/// A key unwrapped from the store for one signing call.
+/// A key unwrapped from the store for one signing call (the key types
+/// zeroize their secrets on drop).
 pub struct SoftKey {
-    suite: Suite,
-    spki: Vec<u8>,
-    pkcs8: Zeroizing<Vec<u8>>,
+    key: SigningKey,
 }
 
 impl fmt::Debug for SoftKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoftKey")
-            .field("suite", &self.suite.name())
+            .field("suite", &self.key.suite().name())
             .finish_non_exhaustive()
     }
 }
@@ -332,98 +254,52 @@ impl SoftKey {
         if key.public_spki_der() != spki {
             return Err(KeyStoreError::Unwrap);
         }
-        Ok(SoftKey {
-            suite: key.suite(),
-            spki: spki.to_vec(),
-            pkcs8,
-        })
+        Ok(SoftKey { key })
     }
 
     /// The full key (for X.509 signing by the issuing CA).
-    pub fn signing_key(&self) -> Result<SigningKey, KeyStoreError> {
-        Ok(SigningKey::from_pkcs8_der(&self.pkcs8)?)
-    }
-
-    fn info(&self) -> Result<PrivateKeyInfoRef<'_>, KeyStoreError> {
-        PrivateKeyInfoRef::from_der(&self.pkcs8).map_err(crypto)
+    pub fn signing_key(self) -> Result<SigningKey, KeyStoreError> {
+        Ok(self.key)
     }
 }
 
-fn ml_dsa_seed(choice: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
-    // otaseal writes ML-DSA keys in the seed form: [0] IMPLICIT OCTET STRING (32).
-    match choice {
-        [0x80, 0x20, seed @ ..] if seed.len() == 32 => {
-            let mut s = Zeroizing::new([0u8; 32]);
-            s.copy_from_slice(seed);
-            Ok(s)
-        }
-        _ => Err(KeyStoreError::Crypto(
-            "ML-DSA key is not in the seed form".into(),
-        )),
-    }
-}
-
-fn ml_dsa_sign<P: ml_dsa::MlDsaParams>(choice: &[u8], mu: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-    let seed = ml_dsa_seed(choice)?;
-    let seed_arr = ml_dsa::B32::from(*seed);
-    let key = ml_dsa::SigningKey::<P>::from_seed(&seed_arr);
-    let mu: [u8; 64] = mu.try_into().map_err(crypto)?;
-    let mu = mu.into();
-    let sig = key
-        .expanded_key()
-        .sign_mu_randomized(&mu, &mut SysRng)
-        .map_err(crypto)?;
-    Ok(sig.encode().to_vec())
-}
-
-impl HashSigner for SoftKey {
+/// Hash-only signing with the length checked per suite first (a service
+/// takes hashes from the network).
+impl KeySigner for SoftKey {
     fn suite(&self) -> Suite {
-        self.suite
+        self.key.suite()
     }
 
     fn public_spki_der(&self) -> Vec<u8> {
-        self.spki.clone()
+        self.key.public_spki_der()
     }
 
-    fn sign_prehash(&self, h: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-        let suite = self.suite;
-        let expected = prehash_len(suite).ok_or(KeyStoreError::Unsupported(suite))?;
+    fn sign_prehash(&self, h: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let suite = self.key.suite();
+        let expected = prehash_len(suite)
+            .ok_or_else(|| KeyError::Unsupported(KeyStoreError::Unsupported(suite).to_string()))?;
         if h.len() != expected {
-            return Err(KeyStoreError::PrehashLength {
-                suite,
-                expected,
-                got: h.len(),
-            });
+            return Err(KeyError::Crypto(
+                KeyStoreError::PrehashLength {
+                    suite,
+                    expected,
+                    got: h.len(),
+                }
+                .to_string(),
+            ));
         }
-        let info = self.info()?;
-        Ok(match suite {
-            Suite::EcdsaP256 => {
-                let k = p256::ecdsa::SigningKey::try_from(info).map_err(crypto)?;
-                let s: p256::ecdsa::Signature = k.sign_prehash(h).map_err(crypto)?;
-                s.normalize_s().to_bytes().to_vec()
-            }
-            Suite::EcdsaP384 => {
-                let k = p384::ecdsa::SigningKey::try_from(info).map_err(crypto)?;
-                let s: p384::ecdsa::Signature = k.sign_prehash(h).map_err(crypto)?;
-                s.normalize_s().to_bytes().to_vec()
-            }
-            Suite::Sm2 => {
-                let sk = sm2::SecretKey::try_from(info).map_err(crypto)?;
-                let k = sm2::dsa::SigningKey::new(SM2_DISTID, &sk).map_err(crypto)?;
-                let s: sm2::dsa::Signature = k.sign_prehash(h).map_err(crypto)?;
-                s.to_bytes().to_vec()
-            }
-            Suite::RsaPss3072 => {
-                let key = rsa::PrivateKey::try_from(info).map_err(crypto)?;
-                let k = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(key, 32);
-                let s = k.sign_prehash_with_rng(&mut SysRng, h).map_err(crypto)?;
-                Box::<[u8]>::from(s).to_vec()
-            }
-            Suite::MlDsa44 => ml_dsa_sign::<ml_dsa::MlDsa44>(info.private_key.as_bytes(), h)?,
-            Suite::MlDsa65 => ml_dsa_sign::<ml_dsa::MlDsa65>(info.private_key.as_bytes(), h)?,
-            Suite::MlDsa87 => ml_dsa_sign::<ml_dsa::MlDsa87>(info.private_key.as_bytes(), h)?,
-            Suite::Ed25519 => return Err(KeyStoreError::Unsupported(suite)),
-        })
+        self.key.sign_prehash(h)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.key.sign(message)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} key of the CSC software key store",
+            self.key.suite().name()
+        )
     }
 }
 
@@ -519,8 +395,12 @@ mod tests {
         }
         assert!(matches!(
             prehash(Suite::Ed25519, &[], b"m"),
-            Err(KeyStoreError::Unsupported(_))
+            Err(KeyError::Unsupported(_))
         ));
+        // The store checks the hash length before the key sees it.
+        let (wrapped, spki, _) = master.generate_wrapped("k3", Suite::Sm2).unwrap();
+        let key = SoftKey::open(&master, "k3", &wrapped, &spki).unwrap();
+        assert!(key.sign_prehash(&[0u8; 31]).is_err());
     }
 
     #[test]

@@ -24,9 +24,10 @@ use serde_json::{Value, json};
 use crate::audit::{self, Event};
 use crate::auth::{self, Clock, RateLimiter};
 use crate::ca::{self, Ca, CaError, RenewalReport};
-use crate::keystore::{self, HashSigner, MasterKey, SoftKey};
+use crate::keystore::{self, MasterKey, SoftKey};
 use crate::protocol::*;
 use crate::store::{CredentialRow, SadRejection, SadRow, Store, StoreError};
+use otaseal_keys::KeySigner;
 
 /// Most hashes in one `authorize` or `signHash`.
 pub const MAX_HASHES: usize = 1000;
@@ -79,6 +80,9 @@ pub struct Service {
     limiter: RateLimiter,
     timestamps: Option<otaseal_tsa::authority::Authority>,
     external_ca: Option<crate::external_ca::ExternalCa>,
+    /// Tests only: answer signHash with signatures that do not verify, so
+    /// tests can show that clients check what they get.
+    corrupt_signatures: std::sync::atomic::AtomicBool,
 }
 
 /// Methods served (`info.methods`).
@@ -217,7 +221,21 @@ impl Service {
             limiter: RateLimiter::default(),
             timestamps: None,
             external_ca: None,
+            corrupt_signatures: Default::default(),
         }
+    }
+
+    /// Tests only (`otaseal csc serve --test-corrupt-signatures`): from now
+    /// on every signHash answer carries a wrong signature (one bit of `s`
+    /// or of the ML-DSA signature flipped), as a faulty or hostile service
+    /// would. Clients must refuse them.
+    pub fn corrupt_signatures_for_tests(&self) {
+        self.corrupt_signatures
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        log(
+            "warn",
+            json!({ "what": "test hook: signHash answers are corrupted" }),
+        );
     }
 
     /// Serves `signatures/timestamp` with the store's time-stamping key
@@ -847,9 +865,16 @@ impl Service {
         let mut signatures = Vec::with_capacity(hashes.len());
         for h in &hashes {
             let prehash = b64_decode(h)?;
-            let raw = key
+            let mut raw = key
                 .sign_prehash(&prehash)
                 .map_err(|e| internal("sign", e))?;
+            if self
+                .corrupt_signatures
+                .load(std::sync::atomic::Ordering::Relaxed)
+                && let Some(last) = raw.last_mut()
+            {
+                *last ^= 1;
+            }
             // ECDSA and SM2 answers in DER, as X.509/CMS-minded CSC clients
             // expect; otaseal's client accepts DER and raw r || s.
             let sig = keystore::raw_to_der(suite, &raw).map_err(|e| internal("sign", e))?;
