@@ -45,12 +45,14 @@ pub fn agent_bin() -> PathBuf {
 
 /// Path of a workspace binary, made up to date first.
 ///
-/// Built as `cargo test --workspace --no-run` builds it, not with
-/// `cargo build -p <crate>`: a build of one package resolves the features of
-/// shared dependencies (tokio, hyper, rustls, reqwest, der, zeroize, ...)
-/// differently from the workspace's test build, so every test run rebuilt
-/// those dependencies and the binary twice over (minutes per run in CI).
-/// Under `cargo test --workspace` this is a no-op check.
+/// Built with every workspace binary at once (`cargo build --workspace
+/// --bins`), not with `cargo build -p <crate>`: a build of one package
+/// resolves the features of shared dependencies (tokio, hyper, rustls,
+/// reqwest, ...) for that package alone, so the CLI and the agent each got
+/// their own copy of those dependencies, rebuilt in every test run that
+/// asked for the other. `cargo test` itself does not build other packages'
+/// binaries, so this build is needed; after the first call it is a no-op
+/// check.
 fn workspace_bin(name: &str) -> PathBuf {
     let profile = if cfg!(debug_assertions) {
         "debug"
@@ -59,12 +61,12 @@ fn workspace_bin(name: &str) -> PathBuf {
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--quiet", "--workspace", "--no-run"])
+    cmd.args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(repo_root());
     if profile == "release" {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("run cargo test --no-run");
+    let status = cmd.status().expect("run cargo build");
     assert!(status.success(), "building the workspace's binaries failed");
     let bin = target_dir().join(profile).join(name);
     assert!(bin.is_file(), "{} was not built", bin.display());

@@ -4,11 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use otaseal_tests::{
-    Run, agent_bin, fixtures_dir, otaseal, pseudo_random, repo_root, run_command, test_dir,
-    write_file,
+    Run, agent_bin, fixtures_dir, otaseal, pseudo_random, run_command, test_dir, write_file,
 };
 use serde_json::Value;
 

@@ -11,9 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otaseal_tests::{
-    Run, agent_bin, fixtures_dir, otaseal_bin, repo_root, run_command, test_dir, write_file,
-};
+use otaseal_tests::{Run, agent_bin, fixtures_dir, otaseal_bin, run_command, test_dir, write_file};
 use serde_json::Value;
 
 /// Whether `tool` runs; without it the test fails under CI and skips otherwise.

@@ -265,6 +265,13 @@ impl<T: Timestamper> Timestamper for CscTimestamper<T> {
         }
     }
 
+    fn stamps(&self, signer: usize) -> bool {
+        match self.service.get(signer) {
+            Some(Some(_)) => true,
+            _ => self.http.stamps(signer),
+        }
+    }
+
     fn tsa_roots(&self) -> Vec<Vec<u8>> {
         self.http.tsa_roots()
     }

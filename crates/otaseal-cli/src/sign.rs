@@ -231,11 +231,12 @@ fn sign_loaded(a: SignArgs, loaded: Vec<LoadedSigner>) -> CliResult {
     let mut bar = Bar::new(a.json);
     // Without any TSA the signer writes while it hashes (one read); with
     // one it hashes, gets the tokens, then writes once.
-    let stamper: &dyn package::Timestamper = if urls.iter().all(Vec::is_empty) {
-        &package::NoTimestamps
-    } else {
-        &stamper
-    };
+    let stamper: &dyn package::Timestamper =
+        if urls.iter().all(Vec::is_empty) && loaded.iter().all(|l| l.csc_tsa.is_none()) {
+            &package::NoTimestamps
+        } else {
+            &stamper
+        };
     let summary = package::build_package(&spec, &inputs, stamper, &a.out, a.force, &mut bar)?;
 
     let families: DigestSet =
