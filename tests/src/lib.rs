@@ -31,13 +31,13 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// Path of the `otaseal` binary (see [`workspace_bin`]).
+/// Path of the `otaseal` binary (see `workspace_bin`).
 pub fn otaseal_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| workspace_bin("otaseal")).clone()
 }
 
-/// Path of the `otaseal-agent` binary (see [`workspace_bin`]).
+/// Path of the `otaseal-agent` binary (see `workspace_bin`).
 pub fn agent_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| workspace_bin("otaseal-agent")).clone()
