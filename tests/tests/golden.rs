@@ -159,12 +159,6 @@ fn parse_time(text: &str) -> u64 {
 /// (otaseal-cli's verify.rs, mirrored here): the same verdict and code.
 fn verify_case_with_library(case: &Value, args: &[&str]) {
     let name = str_of(case, "name");
-    // all-suites carries an RSA-PSS-3072 signature: the test build verifies
-    // it with the unoptimised `rsa` crate (over 15 minutes on a loaded 2-core
-    // machine), so that one case is checked through the CLI only.
-    if name == "all-suites" {
-        return;
-    }
     let pems = |path: &str| -> Vec<Vec<u8>> {
         let pem = fs::read_to_string(fixtures_dir().join(path)).unwrap();
         pki::certs_from_pem(&pem).unwrap()
