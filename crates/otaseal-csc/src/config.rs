@@ -502,3 +502,67 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         in_token,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs11_token_from_a_label_or_a_uri() {
+        let s = Pkcs11Section::from_token_arg("csc", None, Some("pin".into())).unwrap();
+        assert_eq!(s.token, "csc");
+        assert_eq!(s.pin_file.as_deref(), Some(Path::new("pin")));
+        let s = Pkcs11Section::from_token_arg(
+            "pkcs11:token=my%20hsm?module-path=/m.so&pin-source=/run/pin",
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.token, "my hsm");
+        assert_eq!(s.module.as_deref(), Some(Path::new("/m.so")));
+        assert_eq!(s.pin_file.as_deref(), Some(Path::new("/run/pin")));
+        // Options given on their own win over the URI's.
+        let s = Pkcs11Section::from_token_arg(
+            "pkcs11:token=t?module-path=/m.so",
+            Some("/other.so".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.module.as_deref(), Some(Path::new("/other.so")));
+        // The PIN never goes into the configuration; the service names its
+        // own objects; a token is needed.
+        for bad in [
+            "pkcs11:token=t?pin-value=4711",
+            "pkcs11:token=t;object=k",
+            "pkcs11:token=t;id=%01",
+            "pkcs11:object=k",
+            "",
+        ] {
+            assert!(
+                Pkcs11Section::from_token_arg(bad, None, None).is_err(),
+                "{bad}"
+            );
+        }
+        let e = Pkcs11Section::from_token_arg("pkcs11:token=t?pin-value=4711", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("4711"), "{e}");
+    }
+
+    #[test]
+    fn the_pkcs11_section_round_trips_and_refuses_unknown_keys() {
+        let text = r#"{"listen":"127.0.0.1:1","database":"csc.db","master_key_file":"m",
+            "pkcs11":{"module":"/m.so","token":"csc","pin_file":"hsm.pin"}}"#;
+        let c: Config = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            c.pkcs11,
+            Some(Pkcs11Section {
+                module: Some("/m.so".into()),
+                token: "csc".into(),
+                pin_file: Some("hsm.pin".into()),
+            })
+        );
+        let bad = text.replace("pin_file", "pin");
+        assert!(serde_json::from_str::<Config>(&bad).is_err());
+    }
+}

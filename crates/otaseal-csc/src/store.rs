@@ -1115,6 +1115,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_version_3_database_gains_key_ref_and_keeps_its_rows() {
+        // A store made before token keys (schema 3) with one software
+        // generation: it opens, and the row reads as a software key.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("csc.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO credentials(id, suite, scal, subject_cn, validity_secs,
+                    renew_before_secs, multisign) VALUES ('c', 'ecdsa-p256', 1, 'cn', 1, 1, 1);
+                 INSERT INTO generations(credential_id, label, wrapped, spki, cert, serial,
+                    not_before, not_after) VALUES ('c', 'l', x'01', x'02', x'03', '01', 0, 9);
+                 INSERT INTO ca(id, label, wrapped, spki, cert) VALUES (1, 'ca', x'01', x'02', x'03');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&p).unwrap();
+        let g = store.generations("c").unwrap().remove(0);
+        assert_eq!(
+            (g.wrapped.as_deref(), g.key_ref.as_deref()),
+            (Some(&[1u8][..]), None)
+        );
+        assert!(g.has_key());
+        assert!(store.ca().unwrap().unwrap().key_ref.is_none());
+        // Retiring clears both the wrapped key and the token reference.
+        store.retire_key(g.id).unwrap();
+        let g = store.generations("c").unwrap().remove(0);
+        assert!(!g.has_key());
+    }
+
+    #[test]
     fn migrations_apply_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("csc.db");
