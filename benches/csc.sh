@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # signHash throughput and p50/p99 latency of the CSC service (otaseal csc),
-# P-256 in the software key store, 1 and 32 hashes per call, against the key
-# store's local sign_prehash measured in the same run (the ratio is the
-# figure to compare across machines).
+# P-256 in the software key store and in a SoftHSM2 token (a temporary token;
+# skipped with a note without SoftHSM2), 1 and 32 hashes per call, each
+# against the key's local sign_prehash measured in the same run (the ratio is
+# the figure to compare across machines).
 #
 # Usage: bash benches/csc.sh [SECONDS_PER_CASE] [CLIENT_THREADS]
 # Builds in the dev profile: every dependency (crypto, hyper, SQLite) is

@@ -29,9 +29,14 @@ Example:
   otaseal csc init --dir csc --suites ecdsa-p256,sm2
   otaseal csc serve --config csc/config.json
 
+  otaseal csc init --dir csc --suites ecdsa-p256,sm2 --pkcs11-token csc \\
+      --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --pkcs11-pin-file hsm.pin
+
 Writes DIR/config.json, DIR/master.key (0600), DIR/csc.db, DIR/ca.pem (trust anchor of
 the credentials' certificates) and DIR/CLIENT.secret (0600). Credentials are named
-signer-SUITE and granted to the client.")]
+signer-SUITE and granted to the client. With --pkcs11-token, keys of the suites the
+token offers (ecdsa-p256, ecdsa-p384, rsa-pss-3072) are generated in the token; SM2 and
+ML-DSA keys stay in the encrypted software store.")]
     Init(InitArgs),
     /// Serve CSC API v2 (and v1 spellings) over HTTP(S).
     #[command(after_help = "\
@@ -95,6 +100,18 @@ pub struct InitArgs {
     /// instances behind a load balancer.
     #[arg(long)]
     database: Option<String>,
+    /// PKCS#11 token (label, or a pkcs11: URI naming the token) that
+    /// generates and holds the keys of the suites it offers. The module is
+    /// --pkcs11-module, the URI's module-path or $OTASEAL_PKCS11_MODULE.
+    #[arg(long, value_name = "URI-OR-LABEL")]
+    pkcs11_token: Option<String>,
+    /// File holding the token's user PIN (written to the configuration as
+    /// a path; default: the URI's pin-source, else $OTASEAL_PKCS11_PIN).
+    #[arg(long, value_name = "FILE", requires = "pkcs11_token")]
+    pkcs11_pin_file: Option<PathBuf>,
+    /// Tests only: the clock of the certificates made now (Unix time).
+    #[arg(long, hide = true)]
+    now: Option<u64>,
     /// Print a JSON object.
     #[arg(long)]
     json: bool,
@@ -155,6 +172,26 @@ fn init(a: InitArgs) -> CliResult {
         )),
         None => None,
     };
+    let pkcs11 = match &a.pkcs11_token {
+        None => None,
+        Some(t) => {
+            let module = crate::keys::pkcs11_config()?.module;
+            let mut section =
+                config::Pkcs11Section::from_token_arg(t, module, a.pkcs11_pin_file.clone())
+                    .map_err(|e| CliError(format!("--pkcs11-token: {e}")))?;
+            if section.module.is_none() {
+                // Written into the configuration, so that `serve` does not
+                // depend on the variable being set again.
+                section.module =
+                    std::env::var_os(otaseal_keys::pkcs11::MODULE_ENV).map(PathBuf::from);
+            }
+            Some(section)
+        }
+    };
+    let mut options = InitOptions::default();
+    if let Some(now) = a.now {
+        options.now = now;
+    }
     let report = config::init(
         &a.dir,
         &InitOptions {
@@ -167,7 +204,8 @@ fn init(a: InitArgs) -> CliResult {
             renew_before_secs: a.renew_before_days.saturating_mul(86400),
             listen: a.listen.clone(),
             database: a.database.clone(),
-            ..InitOptions::default()
+            pkcs11,
+            ..options
         },
     )
     .map_err(|e| CliError(e.to_string()))?;
@@ -180,6 +218,7 @@ fn init(a: InitArgs) -> CliResult {
                 "client": report.client_id,
                 "secret_file": report.secret_file,
                 "credentials": report.credentials,
+                "in_token": report.in_token,
             })
         );
     } else {
@@ -191,6 +230,14 @@ fn init(a: InitArgs) -> CliResult {
             report.secret_file.display()
         );
         out!("credentials    {}", report.credentials.join(", "));
+        if a.pkcs11_token.is_some() {
+            let listed = if report.in_token.is_empty() {
+                "none (the token offers none of the suites)".to_string()
+            } else {
+                report.in_token.join(", ")
+            };
+            out!("token keys     {listed} (the rest in the software store)");
+        }
     }
     Ok(0)
 }

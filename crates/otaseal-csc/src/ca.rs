@@ -1,11 +1,13 @@
 //! The issuing CA of the service and the self-renewing credential
 //! certificates.
 //!
-//! The CA key lives in the key store like every other key. Each credential
+//! The CA key lives in the key store like every other key (in the PKCS#11
+//! token when one is configured and offers its suite). Each credential
 //! has a profile (subject, validity, renew-before); [`Ca::renew_due`] gives a
 //! credential a fresh key pair and certificate once `now` is within
 //! renew-before of the current certificate's notAfter, and destroys a
-//! generation's private key once its certificate has expired (the
+//! generation's private key once its certificate has expired (the wrapped
+//! key is cleared, a token key's objects are destroyed in the token; the
 //! certificate itself stays, for `credentials/info` history and the audit).
 //! [`Ca::signing_generation`] picks the newest generation whose certificate
 //! is valid at `now`; when there is none the service refuses to sign.
@@ -19,7 +21,7 @@ use x509_cert::Certificate;
 
 use crate::audit::{self, Event};
 use crate::external_ca::ExternalCa;
-use crate::keystore::{KeyStoreError, MasterKey, SoftKey, hex};
+use crate::keystore::{KeyStore, KeyStoreError, hex};
 use crate::store::{CaRow, CredentialRow, GenerationRow, Store, StoreError};
 
 /// Errors of the CA.
@@ -111,12 +113,12 @@ pub struct RenewalReport {
     pub failed: Vec<(String, String)>,
 }
 
-/// The issuing CA over a store and master key.
+/// The issuing CA over a store and key store.
 pub struct Ca<'a> {
     /// Store.
     pub store: &'a Store,
-    /// Master key.
-    pub master: &'a MasterKey,
+    /// Key store (master key, and the token when configured).
+    pub keys: &'a KeyStore,
     /// An external CA for some or all credentials (else this CA issues).
     pub external: Option<&'a ExternalCa>,
 }
@@ -137,23 +139,24 @@ impl Ca<'_> {
         validity_secs: u64,
     ) -> Result<Vec<u8>, CaError> {
         let label = "ca";
-        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        let key = self.keys.generate(label, suite)?;
         let cert = pki::issue_certificate(&CertRequest {
             subject_cn,
             profile: CertProfile::Root,
             // An hour of slack for clocks that are a little behind.
             not_before: now.saturating_sub(3600),
             not_after: now.saturating_add(validity_secs),
-            subject_key: &key,
+            subject_key: &*key.signer,
             issuer: None,
             serial: None,
         })
         .map_err(pki_err)?;
         self.store.put_ca(&CaRow {
             label: label.into(),
-            wrapped,
-            spki,
+            wrapped: key.wrapped.unwrap_or_default(),
+            spki: key.spki,
             cert: cert.clone(),
+            key_ref: key.key_ref,
         })?;
         Ok(cert)
     }
@@ -162,16 +165,18 @@ impl Ca<'_> {
     /// id-kp-timeStamping, critical), issued by the CA.
     pub fn init_tsa(&self, suite: Suite, now: u64, validity_secs: u64) -> Result<(), CaError> {
         let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
-        let ca_key = SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+        let ca_key = self.open_ca_key(&ca)?;
         let label = "tsa";
-        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        // In software even with a token: otaseal-tsa's authority signs
+        // with a software key.
+        let (wrapped, spki, key) = self.keys.master().generate_wrapped(label, suite)?;
         let cert = pki::issue_certificate(&CertRequest {
             subject_cn: "otaseal CSC time-stamping",
             profile: CertProfile::TimeStampingLeaf,
             not_before: now.saturating_sub(3600),
             not_after: now.saturating_add(validity_secs),
             subject_key: &key,
-            issuer: Some((&ca_key, &ca.cert)),
+            issuer: Some((&*ca_key, &ca.cert)),
             serial: None,
         })
         .map_err(pki_err)?;
@@ -180,8 +185,21 @@ impl Ca<'_> {
             wrapped,
             spki,
             cert,
+            key_ref: None,
         })?;
         Ok(())
+    }
+
+    /// The CA key, from the token or the software store, checked against
+    /// the stored public key.
+    fn open_ca_key(
+        &self,
+        ca: &CaRow,
+    ) -> Result<std::sync::Arc<dyn otaseal_keys::KeySigner>, CaError> {
+        let wrapped = ca.key_ref.is_none().then_some(ca.wrapped.as_slice());
+        Ok(self
+            .keys
+            .open(&ca.label, wrapped, ca.key_ref.as_deref(), &ca.spki)?)
     }
 
     /// The CA certificate.
@@ -192,7 +210,7 @@ impl Ca<'_> {
     /// Adds a credential and issues its first certificate.
     pub fn create_credential(&self, spec: &CredentialSpec, now: u64) -> Result<(), CaError> {
         let totp_wrapped = match &spec.totp_secret {
-            Some(s) => Some(self.master.wrap(&format!("totp:{}", spec.id), s)?),
+            Some(s) => Some(self.keys.master().wrap(&format!("totp:{}", spec.id), s)?),
             None => None,
         };
         self.store.insert_credential(&CredentialRow {
@@ -222,29 +240,32 @@ impl Ca<'_> {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| CaError::Pki(e.to_string()))?;
         let label = format!("{}:{}:{}", cred.id, now, hex(&nonce));
-        let (wrapped, spki, key) = self.master.generate_wrapped(&label, suite)?;
+        let new = self.keys.generate(&label, suite)?;
+        let (spki, key) = (new.spki.clone(), &*new.signer);
         let external = self.external.filter(|e| e.serves(&cred.id));
         let (cert, not_before, not_after, issuers) = match external {
             None => {
                 let ca = self.store.ca()?.ok_or(CaError::NoCa)?;
-                let ca_key =
-                    SoftKey::open(self.master, &ca.label, &ca.wrapped, &ca.spki)?.signing_key()?;
+                let ca_key = self.open_ca_key(&ca)?;
                 let not_after = now.saturating_add(cred.validity_secs);
                 let cert = pki::issue_certificate(&CertRequest {
                     subject_cn: &cred.subject_cn,
                     profile: CertProfile::CodeSigningLeaf,
                     not_before: now,
                     not_after,
-                    subject_key: &key,
-                    issuer: Some((&ca_key, &ca.cert)),
+                    subject_key: key,
+                    issuer: Some((&*ca_key, &ca.cert)),
                     serial: None,
                 })
-                .map_err(pki_err)?;
+                .map_err(|e| {
+                    self.discard(&new);
+                    pki_err(e)
+                })?;
                 (cert, now, not_after, None)
             }
             Some(ext) => {
                 let subject = format!("CN={}", cred.subject_cn.replace(',', "\\,"));
-                let csr = pki::build_csr(&key, &subject).map_err(pki_err)?;
+                let csr = pki::build_csr(key, &subject).map_err(pki_err)?;
                 match ext.issue(&csr, &spki, now) {
                     Ok(chain) => (
                         chain.leaf,
@@ -254,8 +275,8 @@ impl Ca<'_> {
                     ),
                     Err(e) => {
                         // Logged and recorded; the new key is dropped
-                        // unstored and the credential keeps its current
-                        // certificate.
+                        // unstored (destroyed in the token) and the
+                        // credential keeps its current certificate.
                         crate::service::log(
                             "error",
                             serde_json::json!({ "what": "external CA", "credential": cred.id,
@@ -272,7 +293,7 @@ impl Ca<'_> {
                                 ..Event::default()
                             },
                         )?;
-                        drop(key);
+                        self.discard(&new);
                         return Err(CaError::External(e));
                     }
                 }
@@ -283,7 +304,8 @@ impl Ca<'_> {
             id: 0,
             credential_id: cred.id.clone(),
             label,
-            wrapped: Some(wrapped),
+            wrapped: new.wrapped.clone(),
+            key_ref: new.key_ref.clone(),
             spki,
             cert,
             serial: serial.clone(),
@@ -304,6 +326,20 @@ impl Ca<'_> {
             },
         )?;
         Ok(serial)
+    }
+
+    /// Destroys a token key that will not be stored (its certificate could
+    /// not be issued), so the token does not fill up with orphans.
+    fn discard(&self, new: &crate::keystore::NewKey) {
+        if let Some(r) = &new.key_ref
+            && let Err(e) = self.keys.destroy(r)
+        {
+            crate::service::log(
+                "error",
+                serde_json::json!({ "what": "destroying an unused token key", "key": r,
+                    "error": e.to_string() }),
+            );
+        }
     }
 
     /// One renewal pass at `now` over every credential.
@@ -330,10 +366,13 @@ impl Ca<'_> {
                     Err(e) => return Err(e),
                 }
             }
-            for g in gens
-                .iter()
-                .filter(|g| g.not_after <= now && g.wrapped.is_some())
-            {
+            for g in gens.iter().filter(|g| g.not_after <= now && g.has_key()) {
+                // Token objects first, then the row: a crash in between
+                // leaves the row naming objects that are gone, and the next
+                // pass destroys nothing and clears the row.
+                if let Some(r) = &g.key_ref {
+                    self.keys.destroy(r)?;
+                }
                 self.store.retire_key(g.id)?;
                 audit::append(
                     self.store,
@@ -359,7 +398,7 @@ impl Ca<'_> {
             .generations(credential)?
             .into_iter()
             .rev()
-            .find(|g| g.not_before <= now && now < g.not_after && g.wrapped.is_some())
+            .find(|g| g.not_before <= now && now < g.not_after && g.has_key())
             .ok_or_else(|| CaError::NoValidCertificate(credential.into()))
     }
 }

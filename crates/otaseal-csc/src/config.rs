@@ -1,7 +1,8 @@
 //! The service's configuration file (JSON) and `otaseal csc init`.
 //!
 //! Paths in the file are relative to the file's directory. Secrets are not
-//! in it: the master key and client secrets are files of their own (0600).
+//! in it: the master key, client secrets and the PKCS#11 user PIN are files
+//! of their own (0600), or (the PIN) the `OTASEAL_PKCS11_PIN` variable.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{self, Clock};
 use crate::ca::{Ca, CredentialSpec};
-use crate::keystore::MasterKey;
+use crate::keystore::{KeyStore, MasterKey, TokenKeys};
 use crate::server::{ServerConfig, TlsFiles};
 use crate::service::{Policy, Service};
 use crate::store::{ClientRow, Location, Store};
@@ -41,6 +42,78 @@ pub struct TlsConfig {
     pub cert_chain_pem: PathBuf,
     /// Private key PEM.
     pub key_pem: PathBuf,
+}
+
+/// The `pkcs11` section: a PKCS#11 token that generates and holds the keys
+/// of the suites it offers (ECDSA P-256/P-384, RSA-PSS-3072); SM2 and
+/// ML-DSA keys stay in the software store.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// The module (shared library); default `OTASEAL_PKCS11_MODULE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<PathBuf>,
+    /// The token label.
+    pub token: String,
+    /// File holding the user PIN (one line); default `OTASEAL_PKCS11_PIN`.
+    /// The PIN itself is never in the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+}
+
+impl Pkcs11Section {
+    /// From `otaseal csc init --pkcs11-token URI-or-label`: a token label,
+    /// or a PKCS#11 URI naming a token (its `module-path` and `pin-source`
+    /// are taken; `module` and `pin_file`, from their own options, win).
+    /// A URI with `pin-value`, or naming an object, is refused: the PIN does
+    /// not go into the configuration, and the service names its own keys.
+    pub fn from_token_arg(
+        text: &str,
+        module: Option<PathBuf>,
+        pin_file: Option<PathBuf>,
+    ) -> Result<Pkcs11Section, ConfigError> {
+        use otaseal_keys::pkcs11::Pkcs11Uri;
+        let (token, uri_module, uri_pin) = if Pkcs11Uri::is_uri(text) {
+            let uri = Pkcs11Uri::parse(text).map_err(cfg_err)?;
+            if uri.pin_value.is_some() {
+                return Err(cfg_err(
+                    "the PKCS#11 URI holds pin-value: give the PIN in a file (pin-source= or \
+                     --pkcs11-pin-file) or OTASEAL_PKCS11_PIN, never in the configuration",
+                ));
+            }
+            if uri.object.is_some() || uri.id.is_some() {
+                return Err(cfg_err(
+                    "the PKCS#11 URI names a key object: name the token only (the service \
+                     generates and names its own keys)",
+                ));
+            }
+            let token = uri
+                .token
+                .clone()
+                .ok_or_else(|| cfg_err("the PKCS#11 URI names no token (token=LABEL)"))?;
+            (token, uri.module_path, uri.pin_source)
+        } else {
+            (text.to_string(), None, None)
+        };
+        if token.is_empty() {
+            return Err(cfg_err("empty PKCS#11 token label"));
+        }
+        Ok(Pkcs11Section {
+            module: module.or(uri_module),
+            token,
+            pin_file: pin_file.or(uri_pin),
+        })
+    }
+
+    /// The token, paths resolved by `resolve` (against the configuration
+    /// file's directory).
+    pub fn token_keys(&self, resolve: impl Fn(&Path) -> PathBuf) -> TokenKeys {
+        TokenKeys::new(
+            self.module.as_deref().map(&resolve),
+            &self.token,
+            self.pin_file.as_deref().map(&resolve),
+        )
+    }
 }
 
 fn d_token() -> u64 {
@@ -98,6 +171,9 @@ pub struct Config {
     /// Credential certificates from an external CA command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_ca: Option<crate::external_ca::ExternalCa>,
+    /// Keys in a PKCS#11 token (for the suites it offers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Section>,
     /// Directory of the file (paths are relative to it).
     #[serde(skip)]
     pub base: PathBuf,
@@ -158,6 +234,9 @@ impl Config {
             }
             service.set_external_ca(ext.clone());
         }
+        if let Some(p) = &self.pkcs11 {
+            service.set_token_keys(p.token_keys(|q| self.path(q)));
+        }
         if let Some(serials) = &self.tsa_serial_store {
             service
                 .enable_timestamps(&self.path(serials))
@@ -213,6 +292,10 @@ pub struct InitOptions {
     /// directory, or a PostgreSQL URL (its database must exist and be empty
     /// of otaseal tables).
     pub database: Option<String>,
+    /// A PKCS#11 token for the keys of the suites it offers (written to
+    /// the configuration as the `pkcs11` section; relative paths are taken
+    /// from the current directory and written absolute).
+    pub pkcs11: Option<Pkcs11Section>,
 }
 
 impl Default for InitOptions {
@@ -230,6 +313,7 @@ impl Default for InitOptions {
             multisign: 1000,
             now: auth::SystemClock.now(),
             database: None,
+            pkcs11: None,
         }
     }
 }
@@ -247,6 +331,9 @@ pub struct InitReport {
     pub client_id: String,
     /// Credential ids, one per suite.
     pub credentials: Vec<String>,
+    /// Keys made in the PKCS#11 token: `ca` and credential ids (the others
+    /// are in the software store).
+    pub in_token: Vec<String>,
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), ConfigError> {
@@ -290,9 +377,27 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
             )));
         }
     }
+    // Relative paths in the configuration are read against its directory.
+    let pkcs11 = match &o.pkcs11 {
+        None => None,
+        Some(p) => {
+            let cwd =
+                std::env::current_dir().map_err(|e| cfg_err(format!("current directory: {e}")))?;
+            let abs = |q: &Path| cwd.join(q);
+            Some(Pkcs11Section {
+                module: p.module.as_deref().map(abs),
+                token: p.token.clone(),
+                pin_file: p.pin_file.as_deref().map(abs),
+            })
+        }
+    };
     std::fs::create_dir_all(dir).map_err(|e| cfg_err(format!("{}: {e}", dir.display())))?;
     let master = MasterKey::generate().map_err(cfg_err)?;
     master.write_new(&dir.join("master.key")).map_err(cfg_err)?;
+    let keys = match &pkcs11 {
+        None => KeyStore::software(master),
+        Some(p) => KeyStore::with_token(master, p.token_keys(Path::to_path_buf)),
+    };
     let database = o.database.clone().unwrap_or_else(|| "csc.db".into());
     let location = Location::parse(&database, dir).map_err(cfg_err)?;
     let store = Store::open_location(&location).map_err(|e| cfg_err(format!("{location}: {e}")))?;
@@ -303,7 +408,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
     }
     let ca = Ca {
         store: &store,
-        master: &master,
+        keys: &keys,
         external: None,
     };
     let ca_cert = ca
@@ -354,6 +459,20 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         store.grant(&o.client_id, &id).map_err(cfg_err)?;
         credentials.push(id);
     }
+    let mut in_token = Vec::new();
+    if store
+        .ca()
+        .map_err(cfg_err)?
+        .is_some_and(|c| c.key_ref.is_some())
+    {
+        in_token.push("ca".to_string());
+    }
+    for id in &credentials {
+        let gens = store.generations(id).map_err(cfg_err)?;
+        if gens.last().is_some_and(|g| g.key_ref.is_some()) {
+            in_token.push(id.clone());
+        }
+    }
     let config = Config {
         listen: o.listen.clone(),
         database,
@@ -367,6 +486,7 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         max_body: d_body(),
         tsa_serial_store: Some("tsa.serials".into()),
         external_ca: None,
+        pkcs11,
         base: PathBuf::new(),
     };
     let config_path = dir.join("config.json");
@@ -379,5 +499,70 @@ pub fn init(dir: &Path, o: &InitOptions) -> Result<InitReport, ConfigError> {
         secret_file,
         client_id: o.client_id.clone(),
         credentials,
+        in_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkcs11_token_from_a_label_or_a_uri() {
+        let s = Pkcs11Section::from_token_arg("csc", None, Some("pin".into())).unwrap();
+        assert_eq!(s.token, "csc");
+        assert_eq!(s.pin_file.as_deref(), Some(Path::new("pin")));
+        let s = Pkcs11Section::from_token_arg(
+            "pkcs11:token=my%20hsm?module-path=/m.so&pin-source=/run/pin",
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.token, "my hsm");
+        assert_eq!(s.module.as_deref(), Some(Path::new("/m.so")));
+        assert_eq!(s.pin_file.as_deref(), Some(Path::new("/run/pin")));
+        // Options given on their own win over the URI's.
+        let s = Pkcs11Section::from_token_arg(
+            "pkcs11:token=t?module-path=/m.so",
+            Some("/other.so".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.module.as_deref(), Some(Path::new("/other.so")));
+        // The PIN never goes into the configuration; the service names its
+        // own objects; a token is needed.
+        for bad in [
+            "pkcs11:token=t?pin-value=4711",
+            "pkcs11:token=t;object=k",
+            "pkcs11:token=t;id=%01",
+            "pkcs11:object=k",
+            "",
+        ] {
+            assert!(
+                Pkcs11Section::from_token_arg(bad, None, None).is_err(),
+                "{bad}"
+            );
+        }
+        let e = Pkcs11Section::from_token_arg("pkcs11:token=t?pin-value=4711", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("4711"), "{e}");
+    }
+
+    #[test]
+    fn the_pkcs11_section_round_trips_and_refuses_unknown_keys() {
+        let text = r#"{"listen":"127.0.0.1:1","database":"csc.db","master_key_file":"m",
+            "pkcs11":{"module":"/m.so","token":"csc","pin_file":"hsm.pin"}}"#;
+        let c: Config = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            c.pkcs11,
+            Some(Pkcs11Section {
+                module: Some("/m.so".into()),
+                token: "csc".into(),
+                pin_file: Some("hsm.pin".into()),
+            })
+        );
+        let bad = text.replace("pin_file", "pin");
+        assert!(serde_json::from_str::<Config>(&bad).is_err());
+    }
 }

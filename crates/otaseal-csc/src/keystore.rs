@@ -11,12 +11,21 @@
 //! otaseal key backend): what is signed is otaseal's per-suite prehash
 //! ([`otaseal_keys::prehash`], `spec/csc-profile.md`), and the answer is the
 //! COSE encoding (ECDSA / SM2 raw `r || s`, low S for ECDSA).
+//!
+//! With a PKCS#11 token configured ([`TokenKeys`]), [`KeyStore`] generates
+//! the keys of the suites the token offers (ECDSA P-256/P-384, RSA-PSS-3072)
+//! inside it, sensitive and not extractable; only a reference (a PKCS#11
+//! URI without PIN) is stored. SM2 and ML-DSA keys, which PKCS#11 tokens
+//! cannot make (or sign from a hash with), stay in the software store.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use otaseal_keys::pkcs11::{self, PinPolicy, Pkcs11Config, Pkcs11Error, Pkcs11Signer, Pkcs11Uri};
 use otaseal_keys::{KeyError, KeySigner};
 use otaseal_manifest::Suite;
 use otaseal_sign::keys::{RSA_PSS_SHA256_ALG_ID, SigningKey};
@@ -48,6 +57,12 @@ pub enum KeyStoreError {
     Unsupported(Suite),
     /// Signing failed.
     Crypto(String),
+    /// The key in the token is not the key the store recorded for it (the
+    /// token object was replaced): nothing is signed with it.
+    KeyMismatch(String),
+    /// A key lives in a PKCS#11 token but the configuration has no
+    /// `pkcs11` section.
+    NoToken(String),
 }
 
 impl fmt::Display for KeyStoreError {
@@ -74,6 +89,15 @@ impl fmt::Display for KeyStoreError {
                 s.name()
             ),
             KeyStoreError::Crypto(m) => write!(f, "signing failed: {m}"),
+            KeyStoreError::KeyMismatch(key) => write!(
+                f,
+                "the key {key} does not match the public key stored for it (replaced or swapped \
+                 token object); refusing to use it"
+            ),
+            KeyStoreError::NoToken(key) => write!(
+                f,
+                "the key {key} is in a PKCS#11 token, but the configuration has no pkcs11 section"
+            ),
         }
     }
 }
@@ -83,6 +107,12 @@ impl std::error::Error for KeyStoreError {}
 impl From<KeyError> for KeyStoreError {
     fn from(e: KeyError) -> Self {
         KeyStoreError::Key(e)
+    }
+}
+
+impl From<Pkcs11Error> for KeyStoreError {
+    fn from(e: Pkcs11Error) -> Self {
+        KeyStoreError::Key(KeyError::Pkcs11(e))
     }
 }
 
@@ -300,6 +330,265 @@ impl KeySigner for SoftKey {
             "{} key of the CSC software key store",
             self.key.suite().name()
         )
+    }
+}
+
+/// The service's PKCS#11 token: where keys of the suites it offers are
+/// generated, and the signers opened from it (cached per key: opening finds
+/// the objects, reads the public key and lists the mechanisms).
+pub struct TokenKeys {
+    /// Token label, module and PIN file; never a PIN itself.
+    uri: Pkcs11Uri,
+    config: Pkcs11Config,
+    signers: Mutex<HashMap<String, Arc<Pkcs11Signer>>>,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("token", &self.uri.token)
+            .field("module", &self.config.module)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a token is asked to generate keys of `suite`: the suites a
+/// PKCS#11 token can both make and sign from a hash. SM2 has no standard
+/// mechanism, and ML-DSA in a token signs whole messages only (the CSC
+/// profile sends External-mu), so those stay in the software store.
+pub fn token_suite(suite: Suite) -> bool {
+    matches!(
+        suite,
+        Suite::EcdsaP256 | Suite::EcdsaP384 | Suite::RsaPss3072
+    )
+}
+
+impl TokenKeys {
+    /// The token labelled `token` in `module` (`None`: the
+    /// `OTASEAL_PKCS11_MODULE` variable); the user PIN from `pin_file`, or
+    /// else from `OTASEAL_PKCS11_PIN`. Never prompts (a service has no
+    /// terminal). Nothing is opened until the first key is needed.
+    pub fn new(module: Option<PathBuf>, token: &str, pin_file: Option<PathBuf>) -> TokenKeys {
+        TokenKeys {
+            uri: Pkcs11Uri {
+                token: Some(token.to_string()),
+                pin_source: pin_file,
+                ..Default::default()
+            },
+            config: Pkcs11Config {
+                module,
+                pin: PinPolicy {
+                    env: true,
+                    prompt: false,
+                },
+                sm2_mechanism: None,
+            },
+            signers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The token label.
+    pub fn token(&self) -> &str {
+        self.uri.token.as_deref().unwrap_or_default()
+    }
+
+    /// `key_ref` (a stored URI without module or PIN) with this token's
+    /// module and PIN source.
+    fn full_uri(&self, key_ref: &str) -> Result<Pkcs11Uri, KeyStoreError> {
+        let mut uri = Pkcs11Uri::parse(key_ref).map_err(Pkcs11Error::Uri)?;
+        if uri.id.is_none() {
+            return Err(KeyStoreError::Crypto(format!(
+                "stored key reference {key_ref} has no id="
+            )));
+        }
+        uri.pin_source = self.uri.pin_source.clone();
+        uri.pin_value = None;
+        Ok(uri)
+    }
+
+    /// Generates a key pair of `suite` in the token, named after `label`
+    /// (plus a random suffix, so a second service on the same token never
+    /// collides). Returns `None` when the token does not offer the suite:
+    /// the caller falls back to the software store. Any other failure
+    /// (token missing, wrong PIN) is an error: keys are not quietly put in
+    /// software when the token is misconfigured.
+    pub fn generate(
+        &self,
+        label: &str,
+        suite: Suite,
+    ) -> Result<Option<(String, Arc<Pkcs11Signer>)>, KeyStoreError> {
+        if !token_suite(suite) {
+            return Ok(None);
+        }
+        let mut nonce = [0u8; 4];
+        getrandom::fill(&mut nonce).map_err(crypto)?;
+        let uri = Pkcs11Uri {
+            object: Some(format!("otaseal-csc/{label}/{}", hex(&nonce))),
+            ..self.uri.clone()
+        };
+        let signer = match pkcs11::generate(&uri, &self.config, suite) {
+            Ok(s) => s,
+            Err(Pkcs11Error::MechanismMissing { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // describe() is the token/object/id URI, without module or PIN.
+        let key_ref = signer.describe();
+        let signer = Arc::new(signer);
+        self.signers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key_ref.clone(), signer.clone());
+        Ok(Some((key_ref, signer)))
+    }
+
+    /// Opens the key `key_ref` and checks that its public key is `spki`
+    /// (a replaced token object is refused, as a wrong unwrap is).
+    pub fn open(&self, key_ref: &str, spki: &[u8]) -> Result<Arc<Pkcs11Signer>, KeyStoreError> {
+        let mut cache = self.signers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = cache.get(key_ref)
+            && s.public_spki_der() == spki
+        {
+            return Ok(s.clone());
+        }
+        let uri = self.full_uri(key_ref)?;
+        let signer = Pkcs11Signer::open(&uri, &self.config, None)?;
+        if signer.public_spki_der() != spki {
+            cache.remove(key_ref);
+            return Err(KeyStoreError::KeyMismatch(key_ref.to_string()));
+        }
+        let signer = Arc::new(signer);
+        cache.insert(key_ref.to_string(), signer.clone());
+        Ok(signer)
+    }
+
+    /// Destroys the key pair `key_ref` in the token; returns how many
+    /// objects went (0: already gone).
+    pub fn destroy(&self, key_ref: &str) -> Result<usize, KeyStoreError> {
+        let uri = self.full_uri(key_ref)?;
+        self.signers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key_ref);
+        Ok(pkcs11::destroy(&uri, &self.config)?)
+    }
+}
+
+/// A key just generated by [`KeyStore::generate`].
+pub struct NewKey {
+    /// The wrapped PKCS#8 (software store), `None` for a token key.
+    pub wrapped: Option<Vec<u8>>,
+    /// The token key's URI (token, object label, id; no module, no PIN),
+    /// `None` for a software key.
+    pub key_ref: Option<String>,
+    /// SubjectPublicKeyInfo DER.
+    pub spki: Vec<u8>,
+    /// The key, for the certificate request.
+    pub signer: Arc<dyn KeySigner>,
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key_ref", &self.key_ref)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the service's keys live: the encrypted software store, and a
+/// PKCS#11 token for the suites it offers when one is configured.
+#[derive(Debug)]
+pub struct KeyStore {
+    master: MasterKey,
+    token: Option<TokenKeys>,
+}
+
+impl KeyStore {
+    /// Software store only.
+    pub fn software(master: MasterKey) -> KeyStore {
+        KeyStore {
+            master,
+            token: None,
+        }
+    }
+
+    /// Software store plus a token.
+    pub fn with_token(master: MasterKey, token: TokenKeys) -> KeyStore {
+        KeyStore {
+            master,
+            token: Some(token),
+        }
+    }
+
+    /// Adds (or replaces) the token.
+    pub fn set_token(&mut self, token: TokenKeys) {
+        self.token = Some(token);
+    }
+
+    /// The master key (wraps software keys and TOTP secrets).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The token, when configured.
+    pub fn token(&self) -> Option<&TokenKeys> {
+        self.token.as_ref()
+    }
+
+    /// A new key of `suite` for `label`: in the token when one is
+    /// configured and offers the suite, else wrapped in software.
+    pub fn generate(&self, label: &str, suite: Suite) -> Result<NewKey, KeyStoreError> {
+        if let Some(t) = &self.token
+            && let Some((key_ref, signer)) = t.generate(label, suite)?
+        {
+            return Ok(NewKey {
+                wrapped: None,
+                key_ref: Some(key_ref),
+                spki: signer.public_spki_der(),
+                signer,
+            });
+        }
+        let (wrapped, spki, key) = self.master.generate_wrapped(label, suite)?;
+        Ok(NewKey {
+            wrapped: Some(wrapped),
+            key_ref: None,
+            spki,
+            signer: Arc::new(key),
+        })
+    }
+
+    /// Opens a stored key: the token key `key_ref` when set, else the
+    /// software key `wrapped` for `label`; either way checked against
+    /// `spki` before it signs anything.
+    pub fn open(
+        &self,
+        label: &str,
+        wrapped: Option<&[u8]>,
+        key_ref: Option<&str>,
+        spki: &[u8],
+    ) -> Result<Arc<dyn KeySigner>, KeyStoreError> {
+        match (key_ref, wrapped) {
+            (Some(r), _) => {
+                let t = self
+                    .token
+                    .as_ref()
+                    .ok_or_else(|| KeyStoreError::NoToken(r.to_string()))?;
+                Ok(t.open(r, spki)?)
+            }
+            (None, Some(w)) => Ok(Arc::new(SoftKey::open(&self.master, label, w, spki)?)),
+            (None, None) => Err(KeyStoreError::Crypto(format!(
+                "key {label} was destroyed (retired)"
+            ))),
+        }
+    }
+
+    /// Destroys a token key (software keys are destroyed by clearing their
+    /// row). Returns how many token objects went.
+    pub fn destroy(&self, key_ref: &str) -> Result<usize, KeyStoreError> {
+        let t = self
+            .token
+            .as_ref()
+            .ok_or_else(|| KeyStoreError::NoToken(key_ref.to_string()))?;
+        t.destroy(key_ref)
     }
 }
 

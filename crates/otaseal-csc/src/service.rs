@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::audit::{self, Event};
 use crate::auth::{self, Clock, RateLimiter};
 use crate::ca::{self, Ca, CaError, RenewalReport};
-use crate::keystore::{self, MasterKey, SoftKey};
+use crate::keystore::{self, KeyStore, MasterKey, SoftKey, TokenKeys};
 use crate::protocol::*;
 use crate::store::{CredentialRow, SadRejection, SadRow, Store, StoreError};
 use otaseal_keys::KeySigner;
@@ -74,7 +74,7 @@ pub struct Request<'a> {
 /// The service state.
 pub struct Service {
     store: Store,
-    master: MasterKey,
+    keys: KeyStore,
     clock: Arc<dyn Clock>,
     policy: Policy,
     limiter: RateLimiter,
@@ -215,7 +215,7 @@ impl Service {
     pub fn new(store: Store, master: MasterKey, clock: Arc<dyn Clock>, policy: Policy) -> Service {
         Service {
             store,
-            master,
+            keys: KeyStore::software(master),
             clock,
             policy,
             limiter: RateLimiter::default(),
@@ -250,7 +250,7 @@ impl Service {
             .map_err(|e| e.to_string())?
             .ok_or("the store has no time-stamping key")?;
         let ca = self.ca().certificate().map_err(|e| e.to_string())?;
-        let key = SoftKey::open(&self.master, &tsa.label, &tsa.wrapped, &tsa.spki)
+        let key = SoftKey::open(self.keys.master(), &tsa.label, &tsa.wrapped, &tsa.spki)
             .and_then(|k| k.signing_key())
             .map_err(|e| e.to_string())?;
         let serials = otaseal_tsa::serial::SerialStore::open(serial_store)
@@ -264,6 +264,18 @@ impl Service {
         .map_err(|e| e.to_string())?;
         self.timestamps = Some(authority);
         Ok(())
+    }
+
+    /// Generates the keys of the suites `token` offers inside it, and opens
+    /// the token keys the store names (without a token the service refuses
+    /// to sign with them).
+    pub fn set_token_keys(&mut self, token: TokenKeys) {
+        self.keys.set_token(token);
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
     }
 
     /// Takes credential certificates from an external CA (see
@@ -281,7 +293,7 @@ impl Service {
     pub fn ca(&self) -> Ca<'_> {
         Ca {
             store: &self.store,
-            master: &self.master,
+            keys: &self.keys,
             external: self.external_ca.as_ref(),
         }
     }
@@ -662,7 +674,8 @@ impl Service {
             && let Some(wrapped) = &row.totp_wrapped
         {
             let secret = self
-                .master
+                .keys
+                .master()
                 .unwrap_key(&format!("totp:{}", row.id), wrapped)
                 .map_err(|e| internal("TOTP secret", e))?;
             match find("OTP", &body.otp) {
@@ -839,6 +852,18 @@ impl Service {
             CscError::unavailable("the credential has no valid certificate at the moment")
         })?;
         let hash_algo = hash_algo_oid(suite).unwrap_or("-");
+        // The key is opened (and, in a token, checked against the stored
+        // public key) before the SAD is spent: a key the service refuses
+        // to use does not cost the client its authorization.
+        let key = self
+            .keys
+            .open(
+                &generation.label,
+                generation.wrapped.as_deref(),
+                generation.key_ref.as_deref(),
+                &generation.spki,
+            )
+            .map_err(|e| internal("key store", e))?;
         let consumed = self
             .store
             .consume_sad(&auth::token_hash(&body.sad), &client, &row.id, &hashes, now)
@@ -856,12 +881,6 @@ impl Service {
             })?;
             return Err(e);
         }
-        let wrapped = generation
-            .wrapped
-            .as_deref()
-            .ok_or_else(|| internal("retired key", &generation.serial))?;
-        let key = SoftKey::open(&self.master, &generation.label, wrapped, &generation.spki)
-            .map_err(|e| internal("key store", e))?;
         let mut signatures = Vec::with_capacity(hashes.len());
         for h in &hashes {
             let prehash = b64_decode(h)?;

@@ -141,6 +141,12 @@ const MIGRATIONS: &[&str] = &[
         cert BLOB NOT NULL);",
     // 3: certificates from an external CA carry their own issuers.
     "ALTER TABLE generations ADD COLUMN issuers BLOB;",
+    // 4: keys in a PKCS#11 token: the row names the token object (a URI
+    // without PIN) instead of holding a wrapped key. The CA table's
+    // `wrapped` stays NOT NULL (SQLite cannot relax it in place): empty
+    // for a token key.
+    "ALTER TABLE generations ADD COLUMN key_ref TEXT;
+     ALTER TABLE ca ADD COLUMN key_ref TEXT;",
 ];
 
 /// A client of the service.
@@ -190,8 +196,12 @@ pub struct GenerationRow {
     pub credential_id: String,
     /// Key label (wrapping AAD).
     pub label: String,
-    /// Wrapped private key; `None` once retired.
+    /// Wrapped private key (software store); `None` for a token key and
+    /// once retired.
     pub wrapped: Option<Vec<u8>>,
+    /// The key in the PKCS#11 token (URI with token, object label and id;
+    /// no module, no PIN); `None` for a software key and once retired.
+    pub key_ref: Option<String>,
     /// SPKI DER.
     pub spki: Vec<u8>,
     /// Certificate DER.
@@ -207,13 +217,25 @@ pub struct GenerationRow {
     pub issuers: Option<Vec<u8>>,
 }
 
-/// The issuing CA.
+impl GenerationRow {
+    /// Whether the generation's private key still exists (in the software
+    /// store or the token).
+    pub fn has_key(&self) -> bool {
+        self.wrapped.is_some() || self.key_ref.is_some()
+    }
+}
+
+/// The issuing CA (and, in its own table, the time-stamping key).
 #[derive(Clone, Debug)]
 pub struct CaRow {
     /// Key label.
     pub label: String,
-    /// Wrapped key.
+    /// Wrapped key; empty for a token key.
     pub wrapped: Vec<u8>,
+    /// The CA key in the PKCS#11 token (see [`GenerationRow::key_ref`]);
+    /// always `None` for the time-stamping key, which stays in software
+    /// (otaseal-tsa's authority signs with a software key).
+    pub key_ref: Option<String>,
     /// SPKI DER.
     pub spki: Vec<u8>,
     /// Self-signed certificate DER.
@@ -442,7 +464,8 @@ impl Store {
     fn insert_generation(&self, g: &GenerationRow) -> Result<i64, StoreError>; }
     dispatch! { /// Generations of a credential, oldest first.
     fn generations(&self, credential: &str) -> Result<Vec<GenerationRow>, StoreError>; }
-    dispatch! { /// Destroys a generation's wrapped key (its certificate stays).
+    dispatch! { /// Destroys a generation's wrapped key and forgets its token key
+    /// (its certificate stays; destroy the token objects first).
     fn retire_key(&self, generation: i64) -> Result<(), StoreError>; }
     dispatch! { /// Stores the issuing CA (once).
     fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError>; }
@@ -730,7 +753,8 @@ impl Sqlite {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO generations(credential_id, label, wrapped, spki, cert, serial,
-                not_before, not_after, issuers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                not_before, not_after, issuers, key_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 g.credential_id,
                 g.label,
@@ -740,7 +764,8 @@ impl Sqlite {
                 g.serial,
                 i(g.not_before),
                 i(g.not_after),
-                g.issuers
+                g.issuers,
+                g.key_ref
             ],
         )?;
         Ok(conn.last_insert_rowid())
@@ -751,7 +776,7 @@ impl Sqlite {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT id, credential_id, label, wrapped, spki, cert, serial, not_before, not_after,
-                issuers FROM generations WHERE credential_id = ?1 ORDER BY id",
+                issuers, key_ref FROM generations WHERE credential_id = ?1 ORDER BY id",
         )?;
         let rows = st.query_map([credential], |r| {
             Ok(GenerationRow {
@@ -765,15 +790,17 @@ impl Sqlite {
                 not_before: u(r.get(7)?),
                 not_after: u(r.get(8)?),
                 issuers: r.get(9)?,
+                key_ref: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Destroys a generation's wrapped key (its certificate stays).
+    /// Destroys a generation's wrapped key and forgets its token key (its
+    /// certificate stays).
     fn retire_key(&self, generation: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE generations SET wrapped = NULL WHERE id = ?1",
+            "UPDATE generations SET wrapped = NULL, key_ref = NULL WHERE id = ?1",
             [generation],
         )?;
         Ok(())
@@ -782,8 +809,9 @@ impl Sqlite {
     /// Stores the issuing CA (once).
     fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO ca(id, label, wrapped, spki, cert) VALUES (1, ?1, ?2, ?3, ?4)",
-            params![ca.label, ca.wrapped, ca.spki, ca.cert],
+            "INSERT INTO ca(id, label, wrapped, spki, cert, key_ref)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            params![ca.label, ca.wrapped, ca.spki, ca.cert, ca.key_ref],
         )?;
         Ok(())
     }
@@ -793,7 +821,7 @@ impl Sqlite {
         Ok(self
             .conn()
             .query_row(
-                "SELECT label, wrapped, spki, cert FROM ca WHERE id = 1",
+                "SELECT label, wrapped, spki, cert, key_ref FROM ca WHERE id = 1",
                 [],
                 |r| {
                     Ok(CaRow {
@@ -801,6 +829,7 @@ impl Sqlite {
                         wrapped: r.get(1)?,
                         spki: r.get(2)?,
                         cert: r.get(3)?,
+                        key_ref: r.get(4)?,
                     })
                 },
             )
@@ -829,6 +858,7 @@ impl Sqlite {
                         wrapped: r.get(1)?,
                         spki: r.get(2)?,
                         cert: r.get(3)?,
+                        key_ref: None,
                     })
                 },
             )
@@ -1083,6 +1113,41 @@ fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_3_database_gains_key_ref_and_keeps_its_rows() {
+        // A store made before token keys (schema 3) with one software
+        // generation: it opens, and the row reads as a software key.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("csc.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO credentials(id, suite, scal, subject_cn, validity_secs,
+                    renew_before_secs, multisign) VALUES ('c', 'ecdsa-p256', 1, 'cn', 1, 1, 1);
+                 INSERT INTO generations(credential_id, label, wrapped, spki, cert, serial,
+                    not_before, not_after) VALUES ('c', 'l', x'01', x'02', x'03', '01', 0, 9);
+                 INSERT INTO ca(id, label, wrapped, spki, cert) VALUES (1, 'ca', x'01', x'02', x'03');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&p).unwrap();
+        let g = store.generations("c").unwrap().remove(0);
+        assert_eq!(
+            (g.wrapped.as_deref(), g.key_ref.as_deref()),
+            (Some(&[1u8][..]), None)
+        );
+        assert!(g.has_key());
+        assert!(store.ca().unwrap().unwrap().key_ref.is_none());
+        // Retiring clears both the wrapped key and the token reference.
+        store.retire_key(g.id).unwrap();
+        let g = store.generations("c").unwrap().remove(0);
+        assert!(!g.has_key());
+    }
 
     #[test]
     fn migrations_apply_once_and_reopen() {

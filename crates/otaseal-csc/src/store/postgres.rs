@@ -110,6 +110,9 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL);",
     // 2: certificates from an external CA carry their own issuers.
     "ALTER TABLE generations ADD COLUMN issuers BYTEA;",
+    // 3: SQLite's 4: keys in a PKCS#11 token are named, not wrapped.
+    "ALTER TABLE generations ADD COLUMN key_ref TEXT;
+     ALTER TABLE ca ADD COLUMN key_ref TEXT;",
 ];
 
 /// A URL without its password (for messages and logs).
@@ -218,6 +221,7 @@ fn ca_row(r: &Row) -> Result<CaRow, StoreError> {
         wrapped: r.try_get(1)?,
         spki: r.try_get(2)?,
         cert: r.try_get(3)?,
+        key_ref: r.try_get(4)?,
     })
 }
 
@@ -385,7 +389,8 @@ impl Postgres {
     pub(super) fn insert_generation(&self, g: &GenerationRow) -> Result<i64, StoreError> {
         let r = self.conn().query_one(
             "INSERT INTO generations(credential_id, label, wrapped, spki, cert, serial,
-                not_before, not_after, issuers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                not_before, not_after, issuers, key_ref)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              RETURNING id",
             &[
                 &g.credential_id,
@@ -397,6 +402,7 @@ impl Postgres {
                 &i(g.not_before),
                 &i(g.not_after),
                 &g.issuers,
+                &g.key_ref,
             ],
         )?;
         Ok(r.try_get(0)?)
@@ -406,7 +412,8 @@ impl Postgres {
         self.conn()
             .query(
                 "SELECT id, credential_id, label, wrapped, spki, cert, serial, not_before,
-                    not_after, issuers FROM generations WHERE credential_id = $1 ORDER BY id",
+                    not_after, issuers, key_ref FROM generations WHERE credential_id = $1
+                 ORDER BY id",
                 &[&credential],
             )?
             .iter()
@@ -422,6 +429,7 @@ impl Postgres {
                     not_before: u(r.try_get(7)?),
                     not_after: u(r.try_get(8)?),
                     issuers: r.try_get(9)?,
+                    key_ref: r.try_get(10)?,
                 })
             })
             .collect()
@@ -429,7 +437,7 @@ impl Postgres {
 
     pub(super) fn retire_key(&self, generation: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE generations SET wrapped = NULL WHERE id = $1",
+            "UPDATE generations SET wrapped = NULL, key_ref = NULL WHERE id = $1",
             &[&generation],
         )?;
         Ok(())
@@ -437,8 +445,9 @@ impl Postgres {
 
     pub(super) fn put_ca(&self, ca: &CaRow) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO ca(id, label, wrapped, spki, cert) VALUES (1, $1, $2, $3, $4)",
-            &[&ca.label, &ca.wrapped, &ca.spki, &ca.cert],
+            "INSERT INTO ca(id, label, wrapped, spki, cert, key_ref)
+             VALUES (1, $1, $2, $3, $4, $5)",
+            &[&ca.label, &ca.wrapped, &ca.spki, &ca.cert, &ca.key_ref],
         )?;
         Ok(())
     }
@@ -446,7 +455,7 @@ impl Postgres {
     pub(super) fn ca(&self) -> Result<Option<CaRow>, StoreError> {
         self.conn()
             .query_opt(
-                "SELECT label, wrapped, spki, cert FROM ca WHERE id = 1",
+                "SELECT label, wrapped, spki, cert, key_ref FROM ca WHERE id = 1",
                 &[],
             )?
             .as_ref()
@@ -465,7 +474,7 @@ impl Postgres {
     pub(super) fn tsa(&self) -> Result<Option<CaRow>, StoreError> {
         self.conn()
             .query_opt(
-                "SELECT label, wrapped, spki, cert FROM tsa WHERE id = 1",
+                "SELECT label, wrapped, spki, cert, NULL::TEXT FROM tsa WHERE id = 1",
                 &[],
             )?
             .as_ref()

@@ -1325,6 +1325,37 @@ pub fn generate(
     Pkcs11Signer::open(&uri, config, Some(suite))
 }
 
+/// Destroys the key pair named by `uri` in its token: every private and
+/// public key object with the URI's `id=` (and `object=` label, when
+/// given). Returns how many objects were destroyed; 0 when none is left
+/// (destroying twice is not an error, so a caller that crashed between
+/// destroying the objects and recording it can simply run again).
+///
+/// The URI must carry `id=`: a label alone is not unique enough to destroy
+/// by, and a URI naming only the token would match every key in it.
+pub fn destroy(uri: &Pkcs11Uri, config: &Pkcs11Config) -> Result<usize, Pkcs11Error> {
+    let Some(id) = uri.id.clone() else {
+        return Err(Pkcs11Error::Uri(UriError(
+            "destroying a key needs id= in the URI".into(),
+        )));
+    };
+    let token = TokenHandle::open(uri, config)?;
+    token.run("destroying the key", |s, _| {
+        let mut destroyed = 0;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            let mut template = vec![Attribute::Class(class), Attribute::Id(id.clone())];
+            if let Some(l) = &uri.object {
+                template.push(Attribute::Label(l.as_bytes().to_vec()));
+            }
+            for h in s.find_objects(&template)? {
+                s.destroy_object(h)?;
+                destroyed += 1;
+            }
+        }
+        Ok(destroyed)
+    })
+}
+
 /// Errors of a `KeySigner` from a PKCS#11 URI (for callers that take
 /// either a file or a token).
 pub fn open_signer(
