@@ -133,5 +133,20 @@ fn shared_login_concurrent_signers_and_recovery_after_removal() {
     signer.token().simulate_removal();
     let sig = signer.sign(b"after removal").unwrap();
     verify_p256(&spki, b"after removal", &sig);
+
+    // The key pair is replaced under the same label and id while the
+    // sessions are down: the signer finds the new object on reconnect, sees
+    // that its public key is not the one it was opened with and refuses.
+    let same = Pkcs11Uri {
+        module_path: uri.module_path.clone(),
+        pin_source: uri.pin_source.clone(),
+        ..Pkcs11Uri::parse(&signer.describe()).unwrap()
+    };
+    assert_eq!(pkcs11::destroy(&same, &config).unwrap(), 2);
+    let other = pkcs11::generate(&same, &config, Suite::EcdsaP256).unwrap();
+    assert_ne!(other.public_spki_der(), spki);
+    signer.token().simulate_removal();
+    let err = signer.sign(b"after replacement").unwrap_err().to_string();
+    assert!(err.contains("token object was replaced"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

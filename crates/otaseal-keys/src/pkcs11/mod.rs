@@ -1126,13 +1126,24 @@ impl Pkcs11Signer {
                         RvError::KeyHandleInvalid,
                         cryptoki::context::Function::FindObjects,
                     ))?;
+                    // The object found by label and id must still be the
+                    // key this signer was opened for: a key pair replaced
+                    // while the sessions were down signs nothing.
+                    if public_key_of(s, h, true)?.as_deref() != Some(self.spki.as_slice()) {
+                        return Ok(None);
+                    }
                     *cached = (h, generation);
                 }
                 cached.0
             };
-            s.sign(&mechanism, handle, data)
+            s.sign(&mechanism, handle, data).map(Some)
         })?;
-        Ok(sig)
+        sig.ok_or_else(|| {
+            KeyError::Crypto(format!(
+                "{}: the token object was replaced (its public key is not the one this key was opened with); refusing to sign",
+                self.describe()
+            ))
+        })
     }
 }
 
