@@ -238,7 +238,9 @@ fn client_signs_every_hash_suite_and_the_signatures_verify(db: Db) {
         Suite::EcdsaP256,
         Suite::EcdsaP384,
         Suite::Sm2,
+        Suite::MlDsa44,
         Suite::MlDsa65,
+        Suite::MlDsa87,
         Suite::RsaPss3072,
     ];
     let Some(env) = Env::on(
