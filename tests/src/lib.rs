@@ -5,6 +5,7 @@
 //! `target/otaseal-tests/`.
 
 pub mod pg;
+pub mod softhsm;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -14,49 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use otaseal_keys::pkcs11::Pkcs11Uri;
+use otaseal_tests::softhsm::{SoftHsmToken, USER_PIN};
 use otaseal_tests::*;
 
-const USER_PIN: &str = "4711";
-const SO_PIN: &str = "0815";
 const DAY: u64 = 86_400;
-
-fn softhsm_module() -> Option<PathBuf> {
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-fn tool_runs(name: &str, arg: &str) -> bool {
-    Command::new(name)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// The module when SoftHSM2, softhsm2-util and pkcs11-tool are there;
-/// `None` (with a note) otherwise, a panic under `CI`.
-fn tools() -> Option<PathBuf> {
-    let module = softhsm_module();
-    if module.is_some()
-        && tool_runs("softhsm2-util", "--version")
-        && tool_runs("pkcs11-tool", "--help")
-    {
-        return module;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but SoftHSM2 / softhsm2-util / pkcs11-tool is missing");
-    }
-    eprintln!("note: SoftHSM2 or pkcs11-tool not found; skipping");
-    None
-}
 
 /// A test directory with its own SoftHSM2 token `csc`.
 struct Hsm {
@@ -78,27 +39,13 @@ impl Drop for Hsm {
 
 impl Hsm {
     fn new(test: &str) -> Option<Hsm> {
-        let module = tools()?;
-        let dir = test_dir(&format!("csc-pkcs11-{test}"));
-        let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let conf = write_file(
-            &dir,
-            "softhsm2.conf",
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                s(&tokens)
-            )
-            .as_bytes(),
-        );
-        let pin_file = write_file(&dir, "hsm.pin", format!("{USER_PIN}\n").as_bytes());
-        let run = run_command(
-            Command::new("softhsm2-util")
-                .env("SOFTHSM2_CONF", &conf)
-                .args(["--init-token", "--free", "--label", "csc"])
-                .args(["--so-pin", SO_PIN, "--pin", USER_PIN]),
-        );
-        assert_eq!(run.code, 0, "softhsm2-util: {}{}", run.stdout, run.stderr);
+        let SoftHsmToken {
+            dir,
+            conf,
+            module,
+            pin_file,
+            ..
+        } = SoftHsmToken::new(&format!("csc-pkcs11-{test}"), "csc", false)?;
         Some(Hsm {
             dir,
             conf,

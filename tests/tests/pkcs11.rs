@@ -12,50 +12,8 @@ use std::process::{Command, Stdio};
 use otaseal_manifest::Envelope;
 use otaseal_manifest::container::ENVELOPE_MEMBER;
 use otaseal_manifest::envelope::sig_structure;
+use otaseal_tests::softhsm::{SoftHsmToken, USER_PIN};
 use otaseal_tests::*;
-
-const USER_PIN: &str = "4711";
-const SO_PIN: &str = "0815";
-
-/// The SoftHSM2 module, where Debian and Ubuntu put it.
-fn softhsm_module() -> Option<PathBuf> {
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-fn tool_runs(name: &str, arg: &str) -> bool {
-    Command::new(name)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// The module when SoftHSM2, softhsm2-util, pkcs11-tool and openssl are
-/// all there; `None` (with a note) otherwise, a panic under `CI`.
-fn tools() -> Option<PathBuf> {
-    let module = softhsm_module();
-    let ok = module.is_some()
-        && tool_runs("softhsm2-util", "--version")
-        && tool_runs("pkcs11-tool", "--help")
-        && have_openssl();
-    if ok {
-        return module;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but SoftHSM2 / softhsm2-util / pkcs11-tool / openssl is missing");
-    }
-    eprintln!("note: SoftHSM2, pkcs11-tool or openssl not found; skipping");
-    None
-}
 
 /// A SoftHSM2 token of its own: a temporary token directory and config.
 struct Token {
@@ -68,42 +26,14 @@ struct Token {
 
 impl Token {
     fn new(test: &str, label: &str) -> Option<Token> {
-        let module = tools()?;
-        let dir = test_dir(&format!("pkcs11-{test}"));
-        let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let conf = write_file(
-            &dir,
-            "softhsm2.conf",
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                s(&tokens)
-            )
-            .as_bytes(),
-        );
-        let pin_file = write_file(&dir, "pin.txt", format!("{USER_PIN}\n").as_bytes());
-        let t = Token {
-            dir,
-            conf,
-            module,
-            label: label.to_string(),
-            pin_file,
-        };
-        let run = run_command(
-            Command::new("softhsm2-util")
-                .env("SOFTHSM2_CONF", &t.conf)
-                .args([
-                    "--init-token",
-                    "--free",
-                    "--label",
-                    label,
-                    "--so-pin",
-                    SO_PIN,
-                ])
-                .args(["--pin", USER_PIN]),
-        );
-        assert_eq!(run.code, 0, "softhsm2-util: {}{}", run.stdout, run.stderr);
-        Some(t)
+        let t = SoftHsmToken::new(&format!("pkcs11-{test}"), label, true)?;
+        Some(Token {
+            dir: t.dir,
+            conf: t.conf,
+            module: t.module,
+            label: t.label,
+            pin_file: t.pin_file,
+        })
     }
 
     /// `pkcs11:token=LABEL;object=OBJ?pin-source=FILE`.
