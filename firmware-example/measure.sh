@@ -6,12 +6,15 @@
 # Runs Wycheproof's ECDSA P-256 vectors on the target (feature
 # `wycheproof`: the P-256 backend of thumbv7em, p256-cm4) and asserts every
 # verdict. Also builds every profile for thumbv6m-none-eabi (Cortex-M0+)
-# and reports which compile.
+# and fails when one does not compile.
 #
 # usage: bash firmware-example/measure.sh [--packages-only] [--no-thumbv6m]
-#            [--frames N] [--budget PROFILE.METRIC=BYTES]...
+#            [--thumbv6m-profiles "P1 P2"] [--frames N]
+#            [--budget PROFILE.METRIC=BYTES]...
 #   --packages-only  only sign the packages (target/packages/PROFILE.ota)
 #   --no-thumbv6m    skip the Cortex-M0+ builds
+#   --thumbv6m-profiles  build only these profiles for Cortex-M0+ (CI builds
+#                    the smallest and the largest; default: every profile)
 #   --frames N       also list the N largest stack frames (needs the nightly
 #                    toolchain with thumbv7em-none-eabihf) and flash users per
 #                    profile (default 0)
@@ -38,12 +41,14 @@ profiles=(minimal minimal-ed25519 x509 dual hybrid all)
 
 packages_only=0
 thumbv6m=1
+m0_profiles=()
 frames=0
 budgets=(${OTASEAL_FW_BUDGETS:-})
 while (($#)); do
     case $1 in
         --packages-only) packages_only=1 ;;
         --no-thumbv6m) thumbv6m=0 ;;
+        --thumbv6m-profiles) read -r -a m0_profiles <<<"$2"; shift ;;
         --frames) frames=$2; shift ;;
         --budget) budgets+=("$2"); shift ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -251,19 +256,23 @@ fi
 # 4. Cortex-M0+ builds (no run: mps2-an386 is an M4).
 # ---------------------------------------------------------------------------
 declare -A m0
+((${#m0_profiles[@]})) || m0_profiles=("${profiles[@]}")
+m0_failed=0
 if ((thumbv6m)); then
     echo "== building images (thumbv6m-none-eabi)" >&2
     if rustup target list --installed 2>/dev/null | grep -qx thumbv6m-none-eabi; then
-        for p in "${profiles[@]}"; do
+        for p in "${m0_profiles[@]}"; do
             if err=$(build thumbv6m-none-eabi --features "$p" 2>&1); then
                 e=$(elf_of thumbv6m-none-eabi)
                 m0[$p]="builds (.text $(section "$e" .text), .rodata $(section "$e" .rodata))"
             else
                 m0[$p]="FAILS: $(grep -m1 '^error' <<<"$err" || echo "${err%%$'\n'*}")"
+                m0_failed=1
             fi
         done
     else
-        for p in "${profiles[@]}"; do m0[$p]="not built (rustup target add thumbv6m-none-eabi)"; done
+        for p in "${m0_profiles[@]}"; do m0[$p]="not built (rustup target add thumbv6m-none-eabi)"; done
+        m0_failed=1
     fi
 fi
 
@@ -286,7 +295,7 @@ echo "Wycheproof ECDSA P-256 (SHA-256, P1363) on the target, otaseal-verify's th
 if ((thumbv6m)); then
     echo
     echo "thumbv6m-none-eabi (Cortex-M0+), build only:"
-    for p in "${profiles[@]}"; do echo "- $p: ${m0[$p]}"; done
+    for p in "${m0_profiles[@]}"; do echo "- $p: ${m0[$p]}"; done
 fi
 
 if ((frames > 0)); then
@@ -316,4 +325,8 @@ for b in "${budgets[@]}"; do
         echo "budget ok: $key = ${metric[$key]} <= $limit"
     fi
 done
+if ((m0_failed)); then
+    echo "thumbv6m-none-eabi: a profile did not build (see above)"
+    failed=1
+fi
 exit "$failed"
