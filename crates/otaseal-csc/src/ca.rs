@@ -265,7 +265,10 @@ impl Ca<'_> {
             }
             Some(ext) => {
                 let subject = format!("CN={}", cred.subject_cn.replace(',', "\\,"));
-                let csr = pki::build_csr(key, &subject).map_err(pki_err)?;
+                let csr = pki::build_csr(key, &subject).map_err(|e| {
+                    self.discard(&new);
+                    pki_err(e)
+                })?;
                 match ext.issue(&csr, &spki, now) {
                     Ok(chain) => (
                         chain.leaf,
@@ -299,7 +302,10 @@ impl Ca<'_> {
                 }
             }
         };
-        let serial = serial_hex(&cert)?;
+        let serial = serial_hex(&cert).inspect_err(|_| self.discard(&new))?;
+        // A failed insert is not followed by `discard`: the row may have
+        // committed (a lost connection after COMMIT), and an orphaned token
+        // key is harmless where a destroyed key that a row names is not.
         self.store.insert_generation(&GenerationRow {
             id: 0,
             credential_id: cred.id.clone(),
