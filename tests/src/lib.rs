@@ -183,6 +183,62 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Run {
     run
 }
 
+/// A throwaway CA and a server certificate for 127.0.0.1 made by openssl in
+/// `dir`: `<prefix>ca.pem` (and `.key`), `<prefix>server.pem` and
+/// `<prefix>server.key` (P-256, 30 days, SAN IP:127.0.0.1, serverAuth).
+#[track_caller]
+pub fn loopback_tls_pki(dir: &Path, prefix: &str) {
+    let p = |s: &str| format!("{prefix}{s}");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+    let (key, csr, pem, ext) = (
+        p("server.key"),
+        p("server.csr"),
+        p("server.pem"),
+        p("ext.cnf"),
+    );
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", &ca_key, "-out", &ca_pem, "-days", "30"]);
+    ca.extend(["-subj", "/CN=otaseal test HTTPS CA"]);
+    openssl(dir, &ca);
+    let mut req = vec!["req"];
+    req.extend(ec);
+    req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+    openssl(dir, &req);
+    write_file(
+        dir,
+        &ext,
+        b"subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Helpers for tamper, interop and command-line tests (std only).
 // ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otaseal_tests::{Run, agent_bin, fixtures_dir, otaseal_bin, run_command, test_dir, write_file};
+use otaseal_tests::{
+    Run, agent_bin, fixtures_dir, loopback_tls_pki, otaseal_bin, run_command, test_dir, write_file,
+};
 use serde_json::Value;
 
 /// Whether `tool` runs; without it the test fails under CI and skips otherwise.
@@ -38,78 +40,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let r = run_command(Command::new("openssl").args(args).current_dir(dir));
-    assert_eq!(r.code, 0, "openssl {args:?}: {}", r.stderr);
-}
-
-/// A CA and a server certificate for 127.0.0.1 (`<prefix>ca.pem`, `<prefix>server.{pem,key}`).
-fn tls_pki(dir: &Path, prefix: &str) {
-    let p = |s: &str| format!("{prefix}{s}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-            "-days",
-            "30",
-            "-subj",
-            "/CN=otaseal test CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &p("server.key"),
-            "-out",
-            &p("server.csr"),
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    write_file(
-        dir,
-        &p("ext.cnf"),
-        b"subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &p("server.csr"),
-            "-CA",
-            &p("ca.pem"),
-            "-CAkey",
-            &p("ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &p("server.pem"),
-            "-days",
-            "30",
-            "-extfile",
-            &p("ext.cnf"),
-        ],
-    );
 }
 
 struct Nginx {
@@ -215,8 +145,8 @@ fn https_install_check_and_wrong_certificate() {
         return;
     }
     let dir = test_dir("agent-https");
-    tls_pki(&dir, "");
-    tls_pki(&dir, "other-");
+    loopback_tls_pki(&dir, "");
+    loopback_tls_pki(&dir, "other-");
     let srv = nginx(&dir);
     std::fs::copy(golden("p256-sm2.ota"), srv.www.join("fw.ota")).unwrap();
     let url = format!("https://127.0.0.1:{}/fw.ota", srv.port);
@@ -571,7 +501,7 @@ fn sigkill_at_random_moments_of_https_install() {
     eprintln!("sigkill test: seed {seed} (replay with OTASEAL_KILL_SEED={seed})");
     let mut rng = Rng(seed);
     let dir = test_dir("agent-sigkill");
-    tls_pki(&dir, "");
+    loopback_tls_pki(&dir, "");
     let srv = nginx_with(&dir, "location /slow/ { limit_rate 1m; }");
     std::fs::create_dir_all(srv.www.join("slow")).unwrap();
     std::fs::copy(golden("p256-sm2.ota"), srv.www.join("fw.ota")).unwrap();
@@ -676,8 +606,8 @@ fn otaseal_verify_https_url() {
         return;
     }
     let dir = test_dir("verify-url");
-    tls_pki(&dir, "");
-    tls_pki(&dir, "other-");
+    loopback_tls_pki(&dir, "");
+    loopback_tls_pki(&dir, "other-");
     let http_port = free_port();
     let srv = nginx_with(&dir, &format!("listen 127.0.0.1:{http_port};"));
     for f in ["p256-sm2.ota", "tampered-payload.ota"] {

@@ -10,7 +10,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use otaseal_tests::{Run, have_openssl, openssl, otaseal, pseudo_random, test_dir, write_file};
+use otaseal_tests::{
+    Run, have_openssl, loopback_tls_pki, openssl, otaseal, pseudo_random, test_dir, write_file,
+};
 
 /// A running `otaseal csc serve` with HTTPS.
 struct Service {
@@ -28,74 +30,6 @@ impl Drop for Service {
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// A throwaway CA (`https-ca.pem`) and a server certificate for 127.0.0.1
-/// (`https.pem`, `https.key`) in `dir`.
-fn https_certificates(dir: &Path, prefix: &str) {
-    let f = |n: &str| format!("{prefix}{n}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &f("https-ca.key"),
-            "-out",
-            &f("https-ca.pem"),
-            "-days",
-            "30",
-            "-subj",
-            "/CN=otaseal test HTTPS CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &f("https.key"),
-            "-out",
-            &f("https.csr"),
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    write_file(
-        dir,
-        &f("ext.cnf"),
-        b"subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &f("https.csr"),
-            "-CA",
-            &f("https-ca.pem"),
-            "-CAkey",
-            &f("https-ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &f("https.pem"),
-            "-days",
-            "30",
-            "-extfile",
-            &f("ext.cnf"),
-        ],
-    );
 }
 
 impl Service {
@@ -116,13 +50,13 @@ impl Service {
             "ecdsa-p256,sm2,ml-dsa-65",
         ])
         .expect_code(0);
-        https_certificates(&dir, "");
+        loopback_tls_pki(&dir, "https-");
         let config = csc.join("config.json");
         let mut cfg: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         cfg["tls"] = serde_json::json!({
-            "cert_chain_pem": p(&dir.join("https.pem")),
-            "key_pem": p(&dir.join("https.key")),
+            "cert_chain_pem": p(&dir.join("https-server.pem")),
+            "key_pem": p(&dir.join("https-server.key")),
         });
         std::fs::write(&config, cfg.to_string()).unwrap();
         // A client that exists but is granted no credential (real SQLite,
@@ -307,7 +241,7 @@ fn dual_and_hybrid_releases_signed_and_timestamped_through_the_service_verify() 
     ])
     .expect_code(1);
     // A chain given with cert= must be the credential's.
-    let leaf_of_other = svc.dir.join("https.pem");
+    let leaf_of_other = svc.dir.join("https-server.pem");
     let run = svc.sign(
         "cert.ota",
         &[svc.signer("signer-ecdsa-p256", &format!(",cert={}", p(&leaf_of_other)))],
@@ -385,7 +319,7 @@ fn refusals_exit_2_and_write_nothing() {
     }
     // Wrong CA: the service's HTTPS certificate is not trusted (no ca=, and
     // another CA's file).
-    https_certificates(&svc.dir, "other-");
+    loopback_tls_pki(&svc.dir, "other-https-");
     for ca in [
         "".to_string(),
         format!(",ca={}", p(&svc.dir.join("other-https-ca.pem"))),
